@@ -1,0 +1,205 @@
+"""Strict reading of YAML mappings: unknown keys rejected, units parsed, every error collected.
+
+Readers for chips (:mod:`microarch.loader`), models and traces (:mod:`workloads`) are built on
+:class:`Reader`. Each error names the file and the field path
+(``orin.yaml: memory[0].bandwidth: '204.8 GB' is not a bandwidth``) and all of them are raised
+together as one :class:`SpecError` once the file has been read.
+
+A numeric leaf may carry its provenance: ``{value: "204.8 GB/s", source: "URL"}`` or
+``{value: "1.5 GHz", assumption: "why"}``. The reader records it under the field path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from microarch.units import DIMENSIONS, UnitError, parse_quantity
+
+__all__ = ["SpecError", "Reader", "load_yaml", "UNSOURCED"]
+
+UNSOURCED = "unsourced"
+_MISSING = object()
+
+
+class SpecError(ValueError):
+    """One or more problems in an input file; ``str()`` is one line per problem."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file, turning I/O and syntax problems into a one-line :class:`SpecError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"{p.name}: cannot read file ({exc.strerror or exc})"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SpecError([f"{p.name}: malformed YAML{where}: {problem}"]) from None
+
+
+class Reader:
+    """Reads one mapping at a field path, collecting errors instead of stopping at the first."""
+
+    def __init__(self, data: Any, file: str, path: str = "", errors: list[str] | None = None,
+                 sources: dict[str, str] | None = None):
+        self.file = file
+        self.path = path
+        self.errors = [] if errors is None else errors
+        self.sources = {} if sources is None else sources
+        self.used: set[str] = set()
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.error(f"expected a mapping, got {type(data).__name__}")
+            data = {}
+        self.data = data
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def where(self, key: str | None = None) -> str:
+        if key is None:
+            return self.path or "(top level)"
+        return f"{self.path}.{key}" if self.path else str(key)
+
+    def error(self, message: str, key: str | None = None) -> None:
+        self.errors.append(f"{self.file}: {self.where(key)}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def finish(self) -> None:
+        """Flag keys that were never read (unknown fields)."""
+        for key in self.data:
+            if key not in self.used:
+                self.error("unknown field", key)
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise SpecError(self.errors)
+
+    # -- access --------------------------------------------------------------------------
+    def _raw(self, key: str, required: bool, default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                self.error("missing required field", key)
+            return _MISSING if required else default
+        value = self.data[key]
+        if isinstance(value, dict) and "value" in value:
+            extra = set(value) - {"value", "source", "assumption", "note"}
+            if extra:
+                self.error(f"unknown keys {sorted(extra)} beside value", key)
+            prov = value.get("source") or value.get("assumption")
+            tag = "source" if value.get("source") else "assumption"
+            self.sources[self.where(key)] = f"{tag}: {prov}" if prov else UNSOURCED
+            return value["value"]
+        if not isinstance(value, (dict, list)):
+            self.sources.setdefault(self.where(key), UNSOURCED)
+        return value
+
+    def child(self, key: str, required: bool = False) -> "Reader | None":
+        """Reader for a nested mapping (None if absent and optional)."""
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                self.error("missing required section", key)
+            return None
+        return Reader(self.data[key], self.file, self.where(key), self.errors, self.sources)
+
+    def children(self, key: str, required: bool = False) -> list["Reader"]:
+        """Readers for a list of mappings."""
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                self.error("missing required list", key)
+            return []
+        items = self.data[key]
+        if not isinstance(items, list):
+            self.error("expected a list", key)
+            return []
+        return [Reader(item, self.file, f"{self.where(key)}[{i}]", self.errors, self.sources)
+                for i, item in enumerate(items)]
+
+    def quantity(self, key: str, dimension: str, required: bool = True, default: Any = None,
+                 positive: bool = False, non_negative: bool = True) -> Any:
+        """A physical quantity in SI (``dimension`` is a key of ``units.DIMENSIONS``)."""
+        raw = self._raw(key, required, default)
+        if raw is _MISSING or raw is None:
+            return default
+        try:
+            value = parse_quantity(raw, dimension)
+        except UnitError as exc:
+            self.error(str(exc), key)
+            return default
+        return self._check_sign(key, value, positive, non_negative, DIMENSIONS[dimension].name)
+
+    def number(self, key: str, required: bool = True, default: Any = None,
+               positive: bool = False, non_negative: bool = True, low: float | None = None,
+               high: float | None = None, integer: bool = False) -> Any:
+        """A plain (dimensionless) number, optionally an integer and within [low, high]."""
+        raw = self._raw(key, required, default)
+        if raw is _MISSING or raw is None:
+            return default
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            self.error(f"{raw!r} is not a number", key)
+            return default
+        if integer and (not float(raw).is_integer()):
+            self.error(f"{raw!r} is not an integer", key)
+            return default
+        value = int(raw) if integer else float(raw)
+        if low is not None and value < low or high is not None and value > high:
+            self.error(f"{raw!r} is outside [{low}, {high}]", key)
+            return default
+        return self._check_sign(key, value, positive, non_negative, "number")
+
+    def _check_sign(self, key, value, positive, non_negative, what):
+        if positive and not value > 0:
+            self.error(f"{what} must be > 0, got {value:g}", key)
+        elif non_negative and value < 0:
+            self.error(f"{what} must be >= 0, got {value:g}", key)
+        return value
+
+    def string(self, key: str, required: bool = True, default: Any = None,
+               choices: tuple[str, ...] | None = None) -> Any:
+        raw = self._raw(key, required, default)
+        if raw is _MISSING or raw is None:
+            return default
+        if not isinstance(raw, str):
+            self.error(f"{raw!r} is not a string", key)
+            return default
+        if choices is not None and raw not in choices:
+            self.error(f"{raw!r} is not one of {', '.join(choices)}", key)
+            return default
+        return raw
+
+    def boolean(self, key: str, required: bool = False, default: bool = False) -> Any:
+        raw = self._raw(key, required, default)
+        if raw is _MISSING:
+            return default
+        if not isinstance(raw, bool):
+            self.error(f"{raw!r} is not true/false", key)
+            return default
+        return raw
+
+    def mapping(self, key: str, value_reader: Callable[["Reader", str], Any],
+                required: bool = True) -> dict[str, Any]:
+        """A mapping whose values are read by ``value_reader(reader, subkey)``."""
+        sub = self.child(key, required)
+        if sub is None:
+            return {}
+        out = {}
+        for k in list(sub.data):
+            v = value_reader(sub, str(k))
+            if v is not None:
+                out[str(k)] = v
+        return out
