@@ -1,0 +1,167 @@
+"""Vectorised analytic evaluation: latency, energy and memory of many design points at once.
+
+A design point is (model shape, chip, workload). Model shapes come as :class:`ArchArrays`
+(arrays over points), chips as :class:`ChipParams` (scalars, or arrays that broadcast against
+the shapes). Prefill is one forward pass over the prompt; decode is ``generate`` steps, step i
+attending over ``prompt + i`` cached tokens plus its own. ``decode="exact"`` costs every step
+(what the simulator does, to the last bit); ``decode="mean"`` costs one step at the mean context,
+which is exact whenever each operator's time is affine in the context over the run (no KV-SRAM
+spill boundary and no compute/memory switch inside the generation) and is what large sweeps use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
+from microarch.chip import Chip
+from workloads.model import ModelArch
+from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
+from workloads.precision import Precision
+
+__all__ = ["PhaseResult", "Evaluation", "evaluate", "phase_cost", "activation_workspace_bytes"]
+
+Array = Any
+
+
+@dataclass
+class PhaseResult:
+    """Summed cost of one phase (arrays over design points).
+
+    ``time_by_bound`` holds, per entry of ``BOUNDS``, the time of operators bounded by it.
+    """
+
+    time_s: Array
+    energy_j: Array
+    dram_bytes: Array
+    time_by_bound: dict[str, Array] = field(default_factory=dict)
+    n_operators: Array = 0.0
+
+    @property
+    def bottleneck(self) -> Array:
+        """Name of the resource that bounds the largest share of the phase's time."""
+        keys = list(self.time_by_bound)
+        stack = np.stack(np.broadcast_arrays(*(self.time_by_bound[k] for k in keys)))
+        idx = np.argmax(stack, axis=0)
+        return np.array(keys, dtype=object)[idx]
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate` (arrays over design points)."""
+
+    prefill: PhaseResult
+    decode: PhaseResult        # all generated tokens
+    generate_tokens: int
+    batch: Array
+    weights_bytes: Array
+    kv_cache_bytes: Array      # at the end of generation
+    memory_bytes: Array        # weights + KV + activation workspace
+    dram_capacity_bytes: Array
+
+    @property
+    def prefill_s(self) -> Array:
+        return self.prefill.time_s
+
+    @property
+    def decode_s_per_token(self) -> Array:
+        return self.decode.time_s / max(self.generate_tokens, 1)
+
+    @property
+    def decode_tokens_per_s(self) -> Array:
+        return self.batch / self.decode_s_per_token
+
+    @property
+    def total_s(self) -> Array:
+        return self.prefill.time_s + self.decode.time_s
+
+    @property
+    def energy_j(self) -> Array:
+        return self.prefill.energy_j + self.decode.energy_j
+
+    @property
+    def fits_in_memory(self) -> Array:
+        return np.asarray(self.memory_bytes) <= np.asarray(self.dram_capacity_bytes)
+
+
+def activation_workspace_bytes(a: ArchArrays, p: Precision, batch: Array, tokens: Array) -> Array:
+    """Peak activation workspace of a pass: the widest intermediate (FFN or logits) plus the
+    residual stream, all tokens of the batch."""
+    ff = np.maximum(a.d_ff, a.top_k * a.d_ff_expert) * (a.ffn_matrices - 1.0)
+    return batch * tokens * (np.maximum(ff, a.d_q + 2 * a.d_kv) + 2 * a.d_model) \
+        * p.a.bytes_per_element + batch * a.vocab_size * 4.0
+
+
+def _as_arch(model: ModelArch | ArchArrays) -> ArchArrays:
+    return ArchArrays.from_model(model) if isinstance(model, ModelArch) else model
+
+
+def _as_params(chip: Chip | ChipParams, options: CostOptions) -> ChipParams:
+    return ChipParams.from_chip(chip, ideal=options.ideal_chip) if isinstance(chip, Chip) \
+        else chip
+
+
+def phase_cost(ops: list[Op], chip: ChipParams, weights_total: Array, kv_total: Array,
+               options: CostOptions, with_bounds: bool = True) -> PhaseResult:
+    """Sum the cost of ``ops`` (each times its count)."""
+    t = e = dram = n = 0.0
+    by_bound = {b: 0.0 for b in BOUNDS} if with_bounds else {}
+    for op in ops:
+        c = op_cost(op, chip, weights_total, kv_total, options)
+        t = t + c.time_s * op.count
+        e = e + c.energy_j * op.count
+        dram = dram + c.dram_bytes * op.count
+        n = n + op.count * (np.asarray(c.overhead_s) >= 0)
+        if with_bounds:
+            for i, b in enumerate(BOUNDS):
+                by_bound[b] = by_bound[b] + np.where(c.bound == i, c.time_s * op.count, 0.0)
+    return PhaseResult(t, e, dram, by_bound, n)
+
+
+def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: Precision,
+             batch: Array = 1, prompt: Array = 1024, generate: int = 16,
+             options: CostOptions = CostOptions(), decode: str = "exact",
+             with_bounds: bool = True, logits: str = "last") -> Evaluation:
+    """Prefill + decode latency, energy and memory of every design point."""
+    if decode not in ("exact", "mean"):
+        raise ValueError(f"decode must be 'exact' or 'mean', got {decode!r}")
+    a = _as_arch(model)
+    cp = _as_params(chip, options)
+    p = precision
+    wt = weights_total_bytes(a, p)
+    pre_ops = phase_operators(a, p, batch, prompt, 0.0, logits=logits)
+    prefill = phase_cost(pre_ops, cp, wt, kv_cache_bytes(a, p, batch, prompt), options,
+                         with_bounds)
+    n = int(generate)
+    if n <= 0:
+        zero = PhaseResult(0.0 * prefill.time_s, 0.0 * prefill.energy_j, 0.0,
+                           {b: 0.0 for b in BOUNDS} if with_bounds else {}, 0.0)
+        dec = zero
+    elif decode == "mean":
+        past = prompt + (n - 1) / 2.0
+        ops = phase_operators(a, p, batch, 1.0, past, logits=logits)
+        one = phase_cost(ops, cp, wt, kv_cache_bytes(a, p, batch, past + 1.0), options,
+                         with_bounds)
+        dec = PhaseResult(one.time_s * n, one.energy_j * n, one.dram_bytes * n,
+                          {k: v * n for k, v in one.time_by_bound.items()}, one.n_operators * n)
+    else:
+        # One trailing axis over the decode steps; everything else broadcasts against it.
+        add = lambda x: x[..., None] if np.ndim(x) else x  # noqa: E731
+        a2, cp2, wt2 = a.map(add), cp.map(add), add(np.asarray(wt))
+        batch2, prompt2 = add(np.asarray(batch, dtype=float)), add(np.asarray(prompt, dtype=float))
+        past = prompt2 + np.arange(n, dtype=float)
+        ops = phase_operators(a2, p, batch2, 1.0, past, logits=logits)
+        steps = phase_cost(ops, cp2, wt2, kv_cache_bytes(a2, p, batch2, past + 1.0), options,
+                           with_bounds)
+        s = lambda x: np.sum(np.broadcast_to(x, np.broadcast(x, past).shape), axis=-1)  # noqa
+        dec = PhaseResult(s(steps.time_s), s(steps.energy_j), s(steps.dram_bytes),
+                          {k: s(v) for k, v in steps.time_by_bound.items()},
+                          s(steps.n_operators))
+    kv_end = kv_cache_bytes(a, p, batch, prompt + n)
+    mem = wt + kv_end + activation_workspace_bytes(a, p, batch, prompt)
+    return Evaluation(prefill=prefill, decode=dec, generate_tokens=n, batch=batch,
+                      weights_bytes=wt, kv_cache_bytes=kv_end, memory_bytes=mem,
+                      dram_capacity_bytes=cp.dram_capacity)

@@ -1,0 +1,339 @@
+"""The one per-operator cost function, shared by the analytic evaluator and the simulator.
+
+For each operator: time = max(compute time on its engine, traffic time at each memory level)
++ serial work that cannot overlap (unfused dequantisation, unfused softmax) + dispatch overhead.
+Achieved efficiencies scale the datasheet peaks. Everything is numpy broadcasting, so one call
+costs one operator on one chip (simulator) or one operator type over a million design points
+(analytic). Chip-dependent decisions live here, not in the operator lists:
+
+* weights stream from DRAM unless pinned in scratchpad SRAM (a hardware cache only holds them
+  when they fit whole in half of it);
+* the KV cache fills the dedicated KV SRAM first and spills the rest to DRAM;
+* prefill GEMMs re-read weights once per row tile and activations once per column tile, with a
+  tile edge set by the on-chip buffer: T = sqrt(buffer_bytes / 4) (4-byte accumulators);
+* attention is flash-style (scores stay on chip) or unfused (scores written and read 4 times);
+* MoE expert GEMMs pay a per-expert overhead without a native MoE engine;
+* weight-only formats are dequantised in the GEMM (efficiency factor) or by a separate vector
+  pass that writes the widened weights back; quantised activations need conversion operators
+  on the vector units, and non-linear operators run there too, unless the chip fuses them;
+* 2:4-sparse weights halve GEMM time and store half the values plus 2-bit indices;
+* energy = ops x energy/op + bytes x energy/byte at each level + static power x time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from microarch.chip import Chip
+from microarch.formats import FORMATS
+from workloads.ops import Op
+
+__all__ = ["CostOptions", "ChipParams", "OpCost", "op_cost", "BOUNDS"]
+
+Array = Any
+
+# Names of what bounds an operator, by index in OpCost.bound.
+BOUNDS = ("compute", "vector", "dram", "sram", "kv_sram", "dispatch")
+
+_TILE_BUFFER_FRACTION = 0.5  # assumption: half the SRAM holds GEMM tiles (double buffering)
+_ACT_ONCHIP_FRACTION = 0.5   # assumption: an activation tensor stays on chip if it fits here
+_UNFUSED_SCORE_PASSES = 4.0  # write S, read S (softmax), write P, read P (PV)
+_UNFUSED_ATTN_KERNELS = 3.0  # QK^T, softmax, PV
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    """Switches of the cost model.
+
+    Attributes:
+        activation_traffic: count activation reads / writes.
+        kv_write_traffic: count the KV-cache write of new tokens.
+        tiling: prefill GEMM traffic depends on the on-chip buffer (else each operand once).
+        ideal_chip: efficiencies 1, no dispatch or per-expert overhead (the paper's roofline).
+    """
+
+    activation_traffic: bool = True
+    kv_write_traffic: bool = True
+    tiling: bool = True
+    ideal_chip: bool = False
+
+    @classmethod
+    def paper(cls) -> "CostOptions":
+        """The source paper's pure roofline (arXiv 2602.10377, Sec. 3.3)."""
+        return cls(activation_traffic=False, kv_write_traffic=False, tiling=False,
+                   ideal_chip=True)
+
+
+@dataclass(frozen=True)
+class ChipParams:
+    """A chip reduced to the achieved rates the cost function needs; fields broadcast, so one
+    instance can hold many chips (arrays) for vectorised sweeps."""
+
+    name: Any
+    matrix_rate: Mapping[str, Array]      # achieved ops/s for GEMMs whose operands are in fmt
+    matrix_energy: Mapping[str, Array]    # J/op for GEMMs in fmt
+    weight_only_efficiency: Array
+    sparse_speedup: Array
+    vector_rate: Array
+    sfu_rate: Array
+    vector_energy: Array
+    dram_bw: Array
+    dram_energy: Array
+    dram_capacity: Array
+    sram_bytes: Array
+    sram_bw: Array
+    sram_energy: Array
+    pinnable_bytes: Array
+    kv_capacity: Array
+    kv_bw: Array
+    kv_energy: Array
+    per_op_s: Array
+    per_expert_s: Array
+    fused_attention: Array
+    fused_nonlinear: Array
+    fused_dequant: Array
+    fused_conversion: Array
+    conversion_ops: Array
+    static_power_w: Array
+
+    @classmethod
+    def from_chip(cls, chip: Chip, ideal: bool = False) -> "ChipParams":
+        """Achieved rates of ``chip`` (datasheet peaks x efficiencies unless ``ideal``)."""
+        eff = chip.efficiency
+        rates, energies = {}, {}
+        for fmt in FORMATS:
+            try:
+                ex = chip.matrix.execution_format(fmt)
+            except ValueError:
+                continue
+            rates[fmt] = chip.matrix.peak_dense_ops_per_s[ex] * (1.0 if ideal
+                                                                 else eff.matrix_for(ex))
+            energies[fmt] = chip.energy.matrix(ex)
+        on_chip = chip.on_chip
+        kv = chip.kv_sram
+        sram_e = max((m.energy_j_per_byte for m in on_chip), default=0.0)
+        e = (lambda x: 1.0) if ideal else (lambda x: x)
+        return cls(
+            name=chip.name, matrix_rate=rates, matrix_energy=energies,
+            weight_only_efficiency=e(eff.weight_only_gemm),
+            sparse_speedup=chip.matrix.sparse_2_4_speedup,
+            vector_rate=chip.vector.peak_ops_per_s * e(eff.vector),
+            sfu_rate=chip.vector.special_function_ops_per_s * e(eff.vector),
+            vector_energy=chip.energy.vector_j_per_op,
+            dram_bw=chip.dram.bandwidth_bytes_per_s * e(eff.dram),
+            dram_energy=chip.dram.energy_j_per_byte,
+            dram_capacity=chip.dram.capacity_bytes,
+            sram_bytes=chip.sram_bytes,
+            sram_bw=chip.sram_bandwidth_bytes_per_s * e(eff.sram),
+            sram_energy=sram_e,
+            pinnable_bytes=chip.pinnable_weight_bytes,
+            kv_capacity=kv.capacity_bytes if kv else 0.0,
+            kv_bw=kv.bandwidth_bytes_per_s * e(eff.sram) if kv else 1.0,
+            kv_energy=kv.energy_j_per_byte if kv else 0.0,
+            per_op_s=0.0 if ideal else chip.dispatch.per_operator_s,
+            per_expert_s=0.0 if (ideal or chip.sparse.native_moe)
+            else chip.sparse.per_expert_overhead_s,
+            fused_attention=chip.dispatch.fused_attention,
+            fused_nonlinear=chip.quant.fused_nonlinear,
+            fused_dequant=chip.quant.fused_dequant,
+            fused_conversion=chip.quant.fused_conversion,
+            conversion_ops=chip.quant.conversion_ops_per_element,
+            static_power_w=chip.technology.static_power_w,
+        )
+
+    @classmethod
+    def stack(cls, params: Sequence["ChipParams"]) -> "ChipParams":
+        """Many chips as one instance whose fields are arrays over chips (leading axis)."""
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            vals = [getattr(p, f.name) for p in params]
+            if f.name in ("matrix_rate", "matrix_energy"):
+                common = set.intersection(*(set(v) for v in vals))
+                kw[f.name] = {k: np.array([v[k] for v in vals], dtype=float) for k in common}
+            elif f.name == "name":
+                kw[f.name] = np.array(vals, dtype=object)
+            else:
+                kw[f.name] = np.array(vals, dtype=float)
+        return cls(**kw)
+
+    def map(self, fn) -> "ChipParams":
+        """Apply ``fn`` to every numeric array field (e.g. add an axis for broadcasting)."""
+        kw: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("matrix_rate", "matrix_energy"):
+                kw[f.name] = {k: fn(np.asarray(x)) for k, x in v.items()}
+            elif f.name == "name":
+                kw[f.name] = v
+            else:
+                kw[f.name] = fn(np.asarray(v))
+        return ChipParams(**kw)
+
+    def replace(self, **changes) -> "ChipParams":
+        return dataclasses.replace(self, **changes)
+
+    def scaled(self, compute: Array = 1.0, bandwidth: Array = 1.0) -> "ChipParams":
+        """A share of this chip: ``compute`` of its engines and ``bandwidth`` of its DRAM (used
+        for static partitions and reconfigurable splits)."""
+        return self.replace(
+            matrix_rate={k: v * compute for k, v in self.matrix_rate.items()},
+            vector_rate=self.vector_rate * compute, sfu_rate=self.sfu_rate * compute,
+            dram_bw=self.dram_bw * bandwidth)
+
+
+@dataclass
+class OpCost:
+    """Cost of one operator instance (arrays broadcast over design points)."""
+
+    time_s: Array
+    compute_s: Array
+    dram_s: Array
+    sram_s: Array
+    kv_s: Array
+    serial_s: Array
+    overhead_s: Array
+    energy_j: Array
+    dram_bytes: Array
+    sram_bytes: Array
+    kv_bytes: Array
+    bound: Array  # index into BOUNDS
+
+
+def _b(x: Any) -> Array:
+    return np.asarray(x, dtype=bool)
+
+
+def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array,
+            options: CostOptions = CostOptions()) -> OpCost:
+    """Cost of one instance of ``op`` on ``chip``.
+
+    ``weights_total_bytes`` (all weights of the model) decides how much is pinned on chip;
+    ``kv_total_bytes`` (the whole KV cache at this step) decides how much spills to DRAM.
+    """
+    zero = 0.0
+    sram_buf = chip.sram_bytes * _TILE_BUFFER_FRACTION
+    fused_nl = _b(chip.fused_nonlinear)
+    fused_conv = _b(chip.fused_conversion)
+    fused_attn = _b(chip.fused_attention)
+    fused_deq = _b(chip.fused_dequant)
+    dispatches: Array = 1.0
+    serial: Array = zero
+    vec_extra_ops: Array = zero
+    dram_extra: Array = zero
+
+    # ---- compute ---------------------------------------------------------------------
+    if op.engine == "matrix":
+        rate = chip.matrix_rate[op.fmt]
+        sparse = op.sparse24 and True
+        if op.weight_only:
+            rate = rate * np.where(fused_deq, chip.weight_only_efficiency, 1.0)
+        if sparse:
+            rate = rate * chip.sparse_speedup
+        matrix_s = op.flops / rate
+        vec_s = op.vector_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
+        if op.kind == "attention":
+            # Fused: softmax overlaps the matrix work inside one kernel. Unfused: separate
+            # kernels run one after another.
+            compute = np.where(fused_attn, np.maximum(matrix_s, vec_s), matrix_s)
+            serial = serial + np.where(fused_attn, 0.0, vec_s)
+            dispatches = np.where(fused_attn, 1.0, _UNFUSED_ATTN_KERNELS)
+        else:
+            compute = matrix_s + vec_s
+        vector_bound = np.asarray(vec_s) > np.asarray(matrix_s)
+        flops_energy = op.flops * chip.matrix_energy[op.fmt]
+    else:
+        vec_ops = op.vector_ops + op.convert_elements * chip.conversion_ops
+        compute = vec_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
+        vector_bound = True
+        flops_energy = zero
+        if op.kind == "nonlinear":
+            gone = fused_nl
+        elif op.kind == "conversion":
+            gone = fused_conv | fused_nl
+        else:
+            gone = np.asarray(False)
+        # A fused operator runs inside its neighbour's pipeline: no time of its own, no trip
+        # through memory, no launch; its arithmetic still costs energy.
+        compute = np.where(gone, 0.0, compute)
+        dispatches = np.where(gone, 0.0, 1.0)
+
+    vec_energy = (op.vector_ops + op.sfu_ops + op.convert_elements * chip.conversion_ops
+                  ) * chip.vector_energy
+
+    # ---- weights ---------------------------------------------------------------------
+    w_bytes = op.weight_bytes
+    if op.sparse24:
+        w_bytes = np.where(np.asarray(chip.sparse_speedup) > 1.0,
+                           0.5 * op.weight_bytes + 0.125 * op.weight_elements, op.weight_bytes)
+    if op.kind == "gemm" and options.tiling:
+        tile = np.sqrt(np.maximum(sram_buf, 1.0) / 4.0)
+        w_reread = np.maximum(1.0, op.gemm_m / tile)
+        a_reread = np.maximum(1.0, op.gemm_n / tile)
+    else:
+        w_reread, a_reread = 1.0, 1.0
+    wt = np.asarray(weights_total_bytes, dtype=float)
+    pinned = np.where(np.asarray(chip.pinnable_bytes) > 0,
+                      np.minimum(1.0, chip.pinnable_bytes / np.maximum(wt, 1.0)),
+                      np.where(wt <= 0.5 * chip.sram_bytes, 1.0, 0.0))
+    w_dram = (1.0 - pinned) * w_bytes * w_reread
+    w_sram = pinned * w_bytes * w_reread
+    if op.weight_only and np.any(op.weight_elements):
+        # Without a fused dequantiser, a vector pass widens the weights and writes them back.
+        unf = ~fused_deq
+        vec_extra_ops = np.where(unf, op.weight_elements * chip.conversion_ops, 0.0)
+        serial = serial + vec_extra_ops / chip.vector_rate
+        dram_extra = np.where(unf, op.weight_elements * 2.0 * 2.0, 0.0)
+        dispatches = dispatches + np.where(unf, 1.0, 0.0)
+        vec_energy = vec_energy + vec_extra_ops * chip.vector_energy
+
+    # ---- activations -----------------------------------------------------------------
+    if options.activation_traffic:
+        act = op.act_in_bytes * a_reread + op.act_out_bytes
+        if op.engine == "vector":
+            act = np.where(dispatches > 0, act, 0.0)
+        big = np.asarray(op.act_in_bytes) > chip.sram_bytes * _ACT_ONCHIP_FRACTION
+        act_dram = np.where(big, act, 0.0)
+        act_sram = np.where(big, 0.0, act)
+    else:
+        act_dram = act_sram = zero
+    if op.kind == "attention":
+        scores = op.score_bytes * _UNFUSED_SCORE_PASSES
+        big = np.asarray(op.score_bytes) > chip.sram_bytes * _ACT_ONCHIP_FRACTION
+        score_traffic = np.where(fused_attn, 0.0, scores)
+        act_dram = act_dram + np.where(big, score_traffic, 0.0)
+        act_sram = act_sram + np.where(big, 0.0, score_traffic)
+
+    # ---- KV cache --------------------------------------------------------------------
+    kv = op.kv_read_bytes + (op.kv_write_bytes if options.kv_write_traffic else 0.0)
+    if np.any(np.asarray(kv) > 0):
+        kt = np.asarray(kv_total_bytes, dtype=float)
+        in_sram = np.minimum(1.0, chip.kv_capacity / np.maximum(kt, 1.0))
+        kv_sram = in_sram * kv
+        kv_dram = kv - kv_sram
+    else:
+        kv_sram = kv_dram = zero
+
+    dram_bytes = w_dram + act_dram + kv_dram + dram_extra
+    sram_bytes = w_sram + act_sram
+    dram_s = dram_bytes / chip.dram_bw
+    sram_s = sram_bytes / chip.sram_bw
+    kv_s = kv_sram / chip.kv_bw
+    overhead = dispatches * chip.per_op_s + op.experts * chip.per_expert_s
+    busy = np.maximum(np.maximum(compute, dram_s), np.maximum(sram_s, kv_s))
+    time_s = busy + serial + overhead
+
+    stack = np.stack(np.broadcast_arrays(
+        np.where(vector_bound, 0.0, compute), np.where(vector_bound, compute, 0.0) + serial,
+        dram_s, sram_s, kv_s, overhead))
+    bound = np.argmax(stack, axis=0)
+
+    energy = (flops_energy + vec_energy + dram_bytes * (chip.dram_energy + chip.sram_energy)
+              + sram_bytes * chip.sram_energy + kv_sram * chip.kv_energy
+              + chip.static_power_w * time_s)
+    return OpCost(time_s=time_s, compute_s=compute, dram_s=dram_s, sram_s=sram_s, kv_s=kv_s,
+                  serial_s=serial, overhead_s=overhead, energy_j=energy, dram_bytes=dram_bytes,
+                  sram_bytes=sram_bytes, kv_bytes=kv_sram, bound=bound)

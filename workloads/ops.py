@@ -1,0 +1,276 @@
+"""Operator lists of one inference phase, as arrays over design points.
+
+For a transformer shape, a batch and a phase (a prefill of ``tokens`` new tokens after ``past``
+cached ones; a decode step is ``tokens=1``), :func:`phase_operators` returns the operators of one
+forward pass. Every numeric field is a numpy array (or scalar) that broadcasts over design points,
+so the same code describes one model (for the simulator and the operator graph) or a million
+shapes at once (for the analytic evaluator). The fields are chip-independent: what a chip does
+with them (tiling, residency, fusion, dispatch) is decided in ``chipdse.cost``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from workloads.model import ModelArch
+from workloads.precision import Precision
+
+__all__ = ["ArchArrays", "Op", "phase_operators", "weights_total_bytes", "kv_cache_bytes",
+           "experts_touched"]
+
+Array = Any  # numpy array or float
+
+
+@dataclass(frozen=True)
+class ArchArrays:
+    """Transformer shape fields as arrays (or scalars) over design points."""
+
+    n_layers: Array
+    d_model: Array
+    n_heads: Array
+    n_kv_heads: Array
+    head_dim: Array
+    d_ff: Array
+    vocab_size: Array
+    tied_embeddings: Array
+    n_experts: Array
+    top_k: Array
+    d_ff_expert: Array
+    n_shared_experts: Array = 0
+    d_ff_shared: Array = 0
+    ffn_matrices: Array = 3
+    qk_norm: Array = False
+    causal: bool = True
+
+    @classmethod
+    def from_model(cls, m: ModelArch) -> "ArchArrays":
+        return cls(
+            n_layers=float(m.n_layers), d_model=float(m.d_model), n_heads=float(m.n_heads),
+            n_kv_heads=float(m.n_kv_heads), head_dim=float(m.head_dim), d_ff=float(m.d_ff),
+            vocab_size=float(m.vocab_size), tied_embeddings=bool(m.tied_embeddings),
+            n_experts=float(m.n_experts), top_k=float(m.top_k),
+            d_ff_expert=float(m.d_ff_expert) if m.is_moe else 0.0,
+            n_shared_experts=float(m.n_shared_experts), d_ff_shared=float(m.d_ff_shared),
+            ffn_matrices=float(m.ffn_matrices), qk_norm=bool(m.qk_norm), causal=m.causal,
+        )
+
+    @classmethod
+    def stack(cls, models: Sequence[ModelArch]) -> "ArchArrays":
+        """One array per field over ``models`` (all must share ``causal``)."""
+        rows = [cls.from_model(m) for m in models]
+        if len({r.causal for r in rows}) > 1:
+            raise ValueError("ArchArrays.stack: models mix causal decoders and encoders")
+        kw = {f: np.array([getattr(r, f) for r in rows]) for f in cls.__dataclass_fields__
+              if f != "causal"}
+        return cls(**kw, causal=rows[0].causal)
+
+    def map(self, fn) -> "ArchArrays":
+        """Apply ``fn`` to every array field (e.g. add an axis)."""
+        kw = {f: fn(np.asarray(getattr(self, f))) for f in self.__dataclass_fields__
+              if f != "causal"}
+        return ArchArrays(**kw, causal=self.causal)
+
+    @property
+    def d_q(self) -> Array:
+        return self.n_heads * self.head_dim
+
+    @property
+    def d_kv(self) -> Array:
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def is_moe(self) -> Array:
+        return np.asarray(self.n_experts) > 1
+
+
+@dataclass
+class Op:
+    """One operator of a phase; numeric fields broadcast over design points.
+
+    Attributes:
+        name: operator name ("qkv_proj", "attention", ...).
+        engine: "matrix" or "vector".
+        count: instances per forward pass (layers for per-layer operators).
+        flops: matrix ops (2 per MAC) per instance, before any sparsity.
+        vector_ops / sfu_ops: element-wise and transcendental ops per instance.
+        weight_bytes / weight_elements: weights read per instance (dense storage).
+        gemm_m / gemm_n / gemm_k: GEMM shape (rows = tokens) for tiling; 0 when not a GEMM.
+        act_in_bytes / act_out_bytes: activation traffic per instance.
+        kv_read_bytes / kv_write_bytes: KV-cache traffic per instance.
+        score_bytes: attention score matrix (one copy) an unfused kernel moves through memory.
+        fmt: execution format of the matrix work ("fp16", "int8", ...).
+        weight_only: weights narrower than ``fmt`` (dequantised in the loop).
+        convert_elements: activation elements to (de)quantise (conversion operators).
+        experts: experts touched per instance (MoE expert GEMMs).
+        kind: "gemm", "attention", "nonlinear", "conversion", "gather".
+        sparse24: weights are 2:4 structured-sparse.
+        paper: covered by the paper's closed forms (projections, FFN, decode attention).
+        layer_op: repeated per layer (True) or once per pass (False).
+    """
+
+    name: str
+    engine: str
+    kind: str
+    count: Array
+    fmt: str = "fp16"
+    flops: Array = 0.0
+    vector_ops: Array = 0.0
+    sfu_ops: Array = 0.0
+    weight_bytes: Array = 0.0
+    weight_elements: Array = 0.0
+    gemm_m: Array = 0.0
+    gemm_n: Array = 0.0
+    gemm_k: Array = 0.0
+    act_in_bytes: Array = 0.0
+    act_out_bytes: Array = 0.0
+    kv_read_bytes: Array = 0.0
+    kv_write_bytes: Array = 0.0
+    score_bytes: Array = 0.0
+    convert_elements: Array = 0.0
+    experts: Array = 0.0
+    weight_only: bool = False
+    sparse24: bool = False
+    paper: bool = False
+    layer_op: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def experts_touched(n_experts: Array, top_k: Array, tokens: Array) -> Array:
+    """Expected distinct experts hit by ``tokens`` routed tokens: E (1 - (1 - k/E)^tokens)."""
+    e = np.asarray(n_experts, dtype=float)
+    k = np.asarray(top_k, dtype=float)
+    return np.where(e > 1, e * (1.0 - (1.0 - k / np.maximum(e, 1.0)) ** tokens), 1.0)
+
+
+def weights_total_bytes(a: ArchArrays, p: Precision) -> Array:
+    """Stored weight bytes: blocks at the weight format, embedding / head at the head format."""
+    bw, bh = p.w.bytes_per_element, p.h.bytes_per_element
+    d = a.d_model
+    attn = d * a.d_q + 2 * d * a.d_kv + a.d_q * d
+    m = a.ffn_matrices
+    ffn = (m * d * a.d_ff + np.where(a.is_moe, a.n_experts * m * d * a.d_ff_expert, 0.0)
+           + a.n_shared_experts * m * d * a.d_ff_shared)
+    router = np.where(a.is_moe, d * a.n_experts, 0.0)
+    head = a.vocab_size * d * np.where(a.tied_embeddings, 1.0, 2.0)
+    return a.n_layers * ((attn + ffn) * bw + router * 2.0) + head * bh
+
+
+def kv_cache_bytes(a: ArchArrays, p: Precision, batch: Array, tokens: Array) -> Array:
+    """KV-cache bytes of ``batch`` sequences of ``tokens`` tokens, all layers."""
+    return 2.0 * a.n_layers * a.d_kv * p.kv.bytes_per_element * batch * tokens
+
+
+def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, past: Array,
+                    logits: str = "last") -> list[Op]:
+    """Operators of one forward pass over ``tokens`` new tokens per sequence after ``past``
+    cached ones (prefill: ``past=0``; a decode step: ``tokens=1, past=C``).
+
+    ``logits`` is "last" (LM head on the last token of each sequence, as serving engines do),
+    "all" (every token) or "none" (an encoder: no LM head).
+    """
+    B, T, P = batch, tokens, past
+    ba, bw, bkv, bh = (p.a.bytes_per_element, p.w.bytes_per_element,
+                       p.kv.bytes_per_element, p.h.bytes_per_element)
+    d, dq, dkv, L = a.d_model, a.d_q, a.d_kv, a.n_layers
+    rows = B * T
+    fmt, wo = p.gemm_format(), p.weight_only()
+    s24 = p.sparsity_2_4
+    ops: list[Op] = []
+
+    def gemm(name: str, m, k, n, paper=True, count=L, experts=0.0, weights=None,
+             w_bytes=bw, w_fmt=None, layer_op=True):
+        welems = k * n if weights is None else weights
+        f = p.gemm_format(w_fmt) if w_fmt else fmt
+        ops.append(Op(
+            name=name, engine="matrix", kind="gemm", count=count, fmt=f,
+            flops=2.0 * m * k * n, weight_bytes=welems * w_bytes, weight_elements=welems,
+            gemm_m=m, gemm_n=n, gemm_k=k, act_in_bytes=m * k * ba, act_out_bytes=m * n * ba,
+            experts=experts, weight_only=p.weight_only(w_fmt) if w_fmt else wo,
+            sparse24=s24 and w_fmt is None, paper=paper, layer_op=layer_op))
+
+    def vector(name: str, elements, ops_per_el, sfu, count=L, layer_op=True):
+        ops.append(Op(name=name, engine="vector", kind="nonlinear", count=count,
+                      vector_ops=elements * ops_per_el, sfu_ops=sfu,
+                      act_in_bytes=elements * ba, act_out_bytes=elements * ba,
+                      layer_op=layer_op))
+
+    def convert(name: str, elements):
+        if p.quantised_activations:
+            ops.append(Op(name=name, engine="vector", kind="conversion", count=L,
+                          convert_elements=elements, act_in_bytes=elements * 2.0,
+                          act_out_bytes=elements * ba))
+
+    # Embedding gather (reads B*T rows of the table).
+    if np.any(np.asarray(a.vocab_size) > 0):
+        ops.append(Op(name="embedding", engine="vector", kind="gather", count=1.0,
+                      weight_bytes=rows * d * bh, act_out_bytes=rows * d * ba,
+                      layer_op=False))
+
+    # --- attention block ---
+    vector("attn_norm", rows * d, 5.0, rows)  # residual add + RMSNorm (rsqrt per row)
+    convert("attn_quant", rows * d)
+    gemm("qkv_proj", rows, d, dq + 2 * dkv)
+    vector("rope", rows * (dq + dkv), 4.0, 0.0)
+    if a.qk_norm is not False and np.any(a.qk_norm):
+        vector("qk_norm", rows * (dq + dkv) * np.asarray(a.qk_norm, dtype=float), 4.0,
+               rows * (a.n_heads + a.n_kv_heads) * np.asarray(a.qk_norm, dtype=float))
+    keys_total = P + T  # keys visible to the last query
+    if a.causal:
+        pairs = T * P + T * (T + 1) / 2.0  # q-k pairs per sequence per head
+    else:
+        pairs = T * keys_total
+    ops.append(Op(
+        name="attention", engine="matrix", kind="attention", count=L, fmt=p.activations
+        if p.a.bits >= 16 else "fp16",
+        flops=4.0 * B * pairs * dq,
+        vector_ops=B * a.n_heads * pairs * 3.0, sfu_ops=B * a.n_heads * pairs,
+        act_in_bytes=rows * dq * ba, act_out_bytes=rows * dq * ba,
+        kv_read_bytes=B * keys_total * 2 * dkv * bkv,
+        kv_write_bytes=B * T * 2 * dkv * bkv,
+        score_bytes=B * a.n_heads * pairs * 2.0,  # fp16 scores
+        paper=True,
+    ))
+    convert("o_quant", rows * dq)
+    gemm("o_proj", rows, dq, d)
+
+    # --- FFN block ---
+    vector("ffn_norm", rows * d, 5.0, rows)
+    convert("ffn_quant", rows * d)
+    m_up = a.ffn_matrices - 1.0  # gate + up for gated activations
+    dense_ff = a.d_ff + a.n_shared_experts * a.d_ff_shared
+    has_dense = np.any(np.asarray(dense_ff) > 0)
+    if has_dense:
+        gemm("ffn_up", rows, d, m_up * dense_ff)
+        vector("ffn_act", rows * dense_ff, 3.0, rows * dense_ff)
+        convert("ffn_down_quant", rows * dense_ff)
+        gemm("ffn_down", rows, dense_ff, d)
+    if np.any(a.is_moe):
+        moe = np.asarray(a.is_moe, dtype=float)
+        E, K, dfe = a.n_experts, a.top_k, a.d_ff_expert
+        touched = experts_touched(E, K, rows) * moe
+        routed = rows * K * moe
+        tok_per_expert = np.where(touched > 0, routed / np.maximum(touched, 1e-30), 0.0)
+        gemm("router", rows * moe, d, E, paper=False, w_bytes=2.0, w_fmt="fp16")
+        vector("router_topk", rows * E * moe, 4.0, rows * E * moe)
+        gemm("expert_up", tok_per_expert, d, m_up * dfe, experts=touched,
+             weights=touched * d * m_up * dfe)
+        ops[-1].flops = 2.0 * routed * d * m_up * dfe
+        ops[-1].act_in_bytes = routed * d * ba
+        ops[-1].act_out_bytes = routed * m_up * dfe * ba
+        vector("expert_act", routed * dfe, 3.0, routed * dfe)
+        convert("expert_down_quant", routed * dfe)
+        gemm("expert_down", tok_per_expert, dfe, d, experts=touched, weights=touched * dfe * d)
+        ops[-1].flops = 2.0 * routed * dfe * d
+        ops[-1].act_in_bytes = routed * dfe * ba
+        ops[-1].act_out_bytes = routed * d * ba
+
+    # --- head ---
+    if logits != "none" and np.any(np.asarray(a.vocab_size) > 0):
+        head_rows = B if logits == "last" else rows
+        vector("final_norm", head_rows * d, 5.0, head_rows, count=1.0, layer_op=False)
+        gemm("lm_head", head_rows, d, a.vocab_size, paper=False, count=1.0, w_bytes=bh,
+             w_fmt=p.head, layer_op=False)
+    return ops
