@@ -1,0 +1,144 @@
+"""The front door: load chips and models, estimate, and (in later modules) simulate and search.
+
+Everything here takes names or objects and returns plain results; the CLI is a thin layer over
+these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chipdse.analytic import evaluate
+from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
+from chipdse.errors import UserError
+from microarch.chip import Chip
+from microarch.formats import get_format
+from microarch.loader import list_chips, load_chip as _load_chip
+from workloads.loader import list_models, load_model as _load_model
+from workloads.model import ModelArch
+from workloads.ops import ArchArrays, kv_cache_bytes, phase_operators, weights_total_bytes
+from workloads.precision import Precision
+
+__all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precision",
+           "Estimate", "estimate", "operator_table"]
+
+
+def load_chip(chip: str | Path | Chip) -> Chip:
+    """A chip from a preset name, a YAML path, or a :class:`Chip` (returned as is)."""
+    return chip if isinstance(chip, Chip) else _load_chip(chip)
+
+
+def load_model(model: str | Path | ModelArch) -> ModelArch:
+    """A model from a preset name, a model YAML, a config.json, or a :class:`ModelArch`."""
+    return model if isinstance(model, ModelArch) else _load_model(model)
+
+
+def make_precision(weights: str = "fp16", activations: str = "fp16", kv: str = "fp16",
+                   head: str | None = None, sparsity_2_4: bool = False) -> Precision:
+    """A :class:`Precision`, turning unknown format names into a :class:`UserError`."""
+    try:
+        for name, v in (("weights", weights), ("activations", activations), ("kv", kv)):
+            get_format(v)
+        return Precision(weights, activations, kv, head, sparsity_2_4)
+    except KeyError as exc:
+        raise UserError(str(exc).strip('"')) from None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Latency, throughput, energy and memory of one (chip, model, workload) point."""
+
+    chip: str
+    model: str
+    precision: str
+    batch: int
+    prompt_tokens: int
+    generate_tokens: int
+    prefill_s: float
+    decode_s_per_token: float
+    decode_tokens_per_s: float
+    total_s: float
+    energy_j: float
+    prefill_energy_j: float
+    decode_energy_j_per_token: float
+    weights_bytes: float
+    kv_cache_bytes: float
+    memory_bytes: float
+    dram_capacity_bytes: float
+    fits_in_memory: bool
+    prefill_bottleneck: str
+    decode_bottleneck: str
+    prefill_time_by_bound: dict
+    decode_time_by_bound: dict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _f(x: Any) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
+             precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
+             generate: int = 16, options: CostOptions = CostOptions()) -> Estimate:
+    """Estimate one design point (every decode step costed at its own context)."""
+    if batch < 1 or prompt < 1 or generate < 0:
+        raise UserError(f"batch and prompt must be >= 1 and generate >= 0 "
+                        f"(got batch={batch}, prompt={prompt}, generate={generate})")
+    c, m = load_chip(chip), load_model(model)
+    p = precision or Precision()
+    ev = evaluate(m, c, p, batch, prompt, generate, options, decode="exact")
+    n = max(generate, 1)
+    return Estimate(
+        chip=c.name, model=m.name, precision=p.label(), batch=batch, prompt_tokens=prompt,
+        generate_tokens=generate, prefill_s=_f(ev.prefill_s),
+        decode_s_per_token=_f(ev.decode_s_per_token) if generate else float("nan"),
+        decode_tokens_per_s=_f(ev.decode_tokens_per_s) if generate else float("nan"),
+        total_s=_f(ev.total_s), energy_j=_f(ev.energy_j),
+        prefill_energy_j=_f(ev.prefill.energy_j),
+        decode_energy_j_per_token=_f(ev.decode.energy_j) / n,
+        weights_bytes=_f(ev.weights_bytes), kv_cache_bytes=_f(ev.kv_cache_bytes),
+        memory_bytes=_f(ev.memory_bytes), dram_capacity_bytes=_f(ev.dram_capacity_bytes),
+        fits_in_memory=bool(np.asarray(ev.fits_in_memory).reshape(-1)[0]),
+        prefill_bottleneck=str(np.asarray(ev.prefill.bottleneck).reshape(-1)[0]),
+        decode_bottleneck=(str(np.asarray(ev.decode.bottleneck).reshape(-1)[0])
+                           if generate else "none"),
+        prefill_time_by_bound={k: _f(v) for k, v in ev.prefill.time_by_bound.items()},
+        decode_time_by_bound={k: _f(v) for k, v in ev.decode.time_by_bound.items()},
+    )
+
+
+def operator_table(chip: str | Path | Chip, model: str | Path | ModelArch,
+                   precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
+                   generate: int = 16, options: CostOptions = CostOptions()) -> pd.DataFrame:
+    """Per-operator costs: the prefill pass and the decode step at the mean context.
+
+    Columns: phase, name, engine, count, flops, dram_bytes, sram_bytes, kv_bytes, time_s (per
+    instance), total_s (x count), bound, intensity (ops per DRAM byte), fmt.
+    """
+    c, m = load_chip(chip), load_model(model)
+    p = precision or Precision()
+    a = ArchArrays.from_model(m)
+    cp = ChipParams.from_chip(c, ideal=options.ideal_chip)
+    wt = weights_total_bytes(a, p)
+    rows = []
+    past_mean = prompt + (max(generate, 1) - 1) / 2.0
+    for phase, tokens, past, kv_tok in (("prefill", prompt, 0.0, prompt),
+                                        ("decode", 1, past_mean, past_mean + 1)):
+        for op in phase_operators(a, p, batch, tokens, past):
+            k = op_cost(op, cp, wt, kv_cache_bytes(a, p, batch, kv_tok), options)
+            flops = _f(op.flops) + _f(op.vector_ops) + _f(op.sfu_ops)
+            dram = _f(k.dram_bytes)
+            rows.append(dict(
+                phase=phase, name=op.name, engine=op.engine, fmt=op.fmt, count=_f(op.count),
+                flops=flops, dram_bytes=dram, sram_bytes=_f(k.sram_bytes),
+                kv_bytes=_f(k.kv_bytes), time_s=_f(k.time_s),
+                total_s=_f(k.time_s) * _f(op.count), bound=BOUNDS[int(np.asarray(k.bound))],
+                intensity=flops / dram if dram > 0 else float("inf")))
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""Click commands of the ``chipdse`` CLI, one module per family of commands."""

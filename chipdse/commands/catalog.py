@@ -1,0 +1,73 @@
+"""``chipdse chips`` and ``chipdse models``: list and show the built-in presets."""
+
+from __future__ import annotations
+
+import click
+
+from chipdse import api
+from chipdse.commands.common import emit, format_option, human_bytes
+
+
+def _chip_row(c) -> dict:
+    return {
+        "name": c.name, "family": c.family,
+        "fp16_tflops": c.matrix.peak("fp16") / 1e12,
+        "int8_tops": c.matrix.peak("int8") / 1e12,
+        "dram_gb_s": c.dram.bandwidth_bytes_per_s / 1e9,
+        "dram": human_bytes(c.dram.capacity_bytes),
+        "sram_mib": c.sram_bytes / 2**20,
+        "kv_sram_mib": (c.kv_sram.capacity_bytes / 2**20) if c.kv_sram else 0.0,
+        "phase_mode": c.phase.mode.value,
+    }
+
+
+@click.command("chips")
+@click.argument("action", type=click.Choice(["list", "show"]), default="list")
+@click.argument("name", required=False)
+@format_option
+def chips(action: str, name: str | None, fmt: str) -> None:
+    """List chip presets, or show one (its fields and the source of every number)."""
+    if action == "list":
+        emit([_chip_row(api.load_chip(n)) for n in api.list_chips()], fmt)
+        return
+    if not name:
+        raise click.UsageError("chips show needs a NAME (or a chip .yaml path)")
+    c = api.load_chip(name)
+    row = _chip_row(c)
+    row["description"] = c.description
+    row["peaks_dense_tops"] = {k: v / 1e12 for k, v in c.matrix.peak_dense_ops_per_s.items()}
+    row["memory"] = {m.name: f"{m.kind.value} {human_bytes(m.capacity_bytes)} "
+                     f"@ {m.bandwidth_bytes_per_s / 1e9:.4g} GB/s" for m in c.memory}
+    row["efficiency"] = {"dram": c.efficiency.dram, "sram": c.efficiency.sram,
+                         "vector": c.efficiency.vector,
+                         "weight_only_gemm": c.efficiency.weight_only_gemm,
+                         **{f"matrix[{k}]": v for k, v in c.efficiency.matrix.items()}}
+    row["dispatch_us"] = c.dispatch.per_operator_s * 1e6
+    row["sources"] = dict(c.sources)
+    emit(row, fmt)
+
+
+@click.command("models")
+@click.argument("action", type=click.Choice(["list", "show"]), default="list")
+@click.argument("name", required=False)
+@format_option
+def models(action: str, name: str | None, fmt: str) -> None:
+    """List model presets, or show one."""
+    def row(m) -> dict:
+        return {"name": m.name, "layers": m.n_layers, "d_model": m.d_model,
+                "heads": m.n_heads, "kv_heads": m.n_kv_heads, "head_dim": m.head_dim,
+                "ffn_ratio": round(m.ffn_ratio, 3), "experts": m.n_experts, "top_k": m.top_k,
+                "params_b": m.total_params / 1e9, "active_params_b": m.active_params / 1e9}
+    if action == "list":
+        emit([row(api.load_model(n)) for n in api.list_models()], fmt)
+        return
+    if not name:
+        raise click.UsageError("models show needs a NAME (or a model file)")
+    m = api.load_model(name)
+    r = row(m)
+    r.update(vocab=m.vocab_size, tied_embeddings=m.tied_embeddings, d_ff=m.d_ff,
+             d_ff_expert=m.d_ff_expert, qk_norm=m.qk_norm, source=m.source)
+    emit(r, fmt)
+
+
+COMMANDS = [chips, models]

@@ -1,0 +1,51 @@
+"""``chipdse estimate`` and ``chipdse roofline``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chipdse import api
+from chipdse.commands.common import (emit, format_option, output_option, precision_from,
+                                     workload_options)
+from chipdse.cost import CostOptions
+
+
+@click.command("estimate")
+@workload_options
+@click.option("--paper-model", is_flag=True,
+              help="Use the source paper's pure roofline (efficiency 1, no overheads).")
+@format_option
+@output_option
+def estimate(fmt: str, output: Path | None, paper_model: bool, **kw) -> None:
+    """Latency, throughput, energy and memory of one model on one chip."""
+    opts = CostOptions.paper() if paper_model else CostOptions()
+    est = api.estimate(kw["chip"], kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
+                       kw["generate"], opts)
+    d = est.to_dict()
+    if not est.fits_in_memory:
+        click.echo(f"warning: {est.model} needs {est.memory_bytes / 1e9:.3g} GB but "
+                   f"{est.chip} has {est.dram_capacity_bytes / 1e9:.3g} GB of DRAM",
+                   err=True)
+    emit(d, fmt, output)
+
+
+@click.command("roofline")
+@workload_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("roofline.png"),
+              show_default=True, help="PNG to write.")
+def roofline(output: Path, **kw) -> None:
+    """Draw the chip's roofline with the workload's operators placed on it."""
+    from chipdse.report import roofline_figure
+    from chipdse import io
+
+    c = api.load_chip(kw["chip"])
+    table = api.operator_table(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
+                               kw["generate"])
+    fig = roofline_figure(c, table, title=f"{c.name} - {kw['model']}")
+    io.save_figure(fig, output)
+    click.echo(f"wrote {output}")
+
+
+COMMANDS = [estimate, roofline]

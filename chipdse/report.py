@@ -1,0 +1,65 @@
+"""Tables and plots: the roofline with operators placed on it."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display is assumed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from microarch.chip import Chip  # noqa: E402
+
+__all__ = ["roofline_figure"]
+
+_PHASE_COLOURS = {"prefill": "tab:blue", "decode": "tab:orange"}
+
+
+def roofline_figure(chip: Chip, ops: pd.DataFrame, title: str = ""):
+    """Log-log roofline: one roof per numeric format (datasheet dense peak) and one slope per
+    memory level, with operators (from :func:`chipdse.api.operator_table`) at their arithmetic
+    intensity (ops per DRAM byte; ops that never touch DRAM use their on-chip bytes and are
+    drawn hollow) and achieved ops/s. Marker area follows each operator's share of its phase."""
+    fig, ax = plt.subplots(figsize=(9, 6))
+    x = np.logspace(-2, 5, 400)
+    peaks = sorted(chip.matrix.peak_dense_ops_per_s.items(), key=lambda kv: kv[1])
+    top = max(v for _, v in peaks)
+    for fmt, peak in peaks:
+        ax.axhline(peak, color="0.5", lw=0.8, ls="--")
+        ax.text(x[-1], peak, f" {fmt} {peak / 1e12:.3g} T", va="center", fontsize=8)
+    ax.axhline(chip.vector.peak_ops_per_s, color="tab:green", lw=0.8, ls=":")
+    ax.text(x[0], chip.vector.peak_ops_per_s, "vector", va="bottom", fontsize=8,
+            color="tab:green")
+    for level in chip.memory:
+        y = np.minimum(level.bandwidth_bytes_per_s * x, top)
+        ax.plot(x, y, lw=1.2, label=f"{level.name} {level.bandwidth_bytes_per_s / 1e9:.4g} GB/s")
+    for phase, grp in ops.groupby("phase"):
+        share = grp["total_s"] / max(grp["total_s"].sum(), 1e-30)
+        dram = grp["dram_bytes"].to_numpy()
+        onchip = (grp["sram_bytes"] + grp["kv_bytes"]).to_numpy()
+        flops = grp["flops"].to_numpy()
+        hollow = dram <= 0
+        inten = np.where(hollow, flops / np.maximum(onchip, 1.0), flops / np.maximum(dram, 1.0))
+        perf = flops / np.maximum(grp["time_s"].to_numpy(), 1e-30)
+        keep = flops > 0
+        c = _PHASE_COLOURS.get(str(phase), "k")
+        sizes = 20 + 400 * share.to_numpy()
+        ax.scatter(inten[keep & ~hollow], perf[keep & ~hollow], s=sizes[keep & ~hollow],
+                   color=c, alpha=0.7, label=f"{phase} operators")
+        ax.scatter(inten[keep & hollow], perf[keep & hollow], s=sizes[keep & hollow],
+                   facecolors="none", edgecolors=c, alpha=0.7)
+        for xi, yi, name, k in zip(inten, perf, grp["name"], keep):
+            if k:
+                ax.annotate(name, (xi, yi), fontsize=6, alpha=0.8, xytext=(3, 3),
+                            textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(top / 1e6, top * 3)
+    ax.set_xlabel("arithmetic intensity (ops per DRAM byte)")
+    ax.set_ylabel("achieved ops/s")
+    ax.set_title(title or chip.name)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, which="both", alpha=0.2)
+    return fig
