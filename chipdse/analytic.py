@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
+from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost, placement
 from microarch.chip import Chip
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
@@ -109,27 +109,82 @@ def phase_cost(ops: list[Op], chip: ChipParams, weights_total: Array, kv_total: 
     """Sum the cost of ``ops`` (each times its count)."""
     t = e = dram = n = 0.0
     by_bound = {b: 0.0 for b in BOUNDS} if with_bounds else {}
+    where = placement(chip, weights_total, kv_total)
     for op in ops:
-        c = op_cost(op, chip, weights_total, kv_total, options)
+        c = op_cost(op, chip, weights_total, kv_total, options, with_bound=with_bounds,
+                    where=where)
         t = t + c.time_s * op.count
         e = e + c.energy_j * op.count
         dram = dram + c.dram_bytes * op.count
-        n = n + op.count * (np.asarray(c.overhead_s) >= 0)
+        n = n + op.count
         if with_bounds:
             for i, b in enumerate(BOUNDS):
                 by_bound[b] = by_bound[b] + np.where(c.bound == i, c.time_s * op.count, 0.0)
     return PhaseResult(t, e, dram, by_bound, n)
 
 
+_CHUNK = 16384  # points per block: keeps the working arrays in cache (about 2x faster)
+
+
+def _leading(x: Any) -> int | None:
+    return np.shape(x)[0] if np.ndim(x) == 1 else (None if np.ndim(x) == 0 else -1)
+
+
+def _concat(parts: list[Any]) -> Any:
+    if all(np.ndim(p) == 0 for p in parts):
+        return parts[0]
+    return np.concatenate([np.atleast_1d(p) for p in parts])
+
+
+def _concat_phase(parts: list[PhaseResult]) -> PhaseResult:
+    return PhaseResult(
+        _concat([p.time_s for p in parts]), _concat([p.energy_j for p in parts]),
+        _concat([p.dram_bytes for p in parts]),
+        {k: _concat([p.time_by_bound[k] for p in parts]) for k in parts[0].time_by_bound},
+        _concat([p.n_operators for p in parts]))
+
+
 def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: Precision,
              batch: Array = 1, prompt: Array = 1024, generate: int = 16,
              options: CostOptions = CostOptions(), decode: str = "exact",
              with_bounds: bool = True, logits: str = "last") -> Evaluation:
-    """Prefill + decode latency, energy and memory of every design point."""
+    """Prefill + decode latency, energy and memory of every design point.
+
+    Inputs broadcast against each other. When every array input is one-dimensional over the
+    same N points, the work is done in blocks of a few thousand points (same results, faster).
+    """
     if decode not in ("exact", "mean"):
         raise ValueError(f"decode must be 'exact' or 'mean', got {decode!r}")
     a = _as_arch(model)
     cp = _as_params(chip, options)
+    fields = [getattr(a, f) for f in a.__dataclass_fields__ if f != "causal"]
+    fields += [getattr(cp, f.name) for f in cp.__dataclass_fields__.values()
+               if f.name not in ("name", "matrix_rate", "matrix_energy")]
+    fields += list(cp.matrix_rate.values()) + [batch, prompt]
+    lens = {_leading(x) for x in fields} - {None}
+    if len(lens) == 1 and (n_pts := lens.pop()) > _CHUNK:
+        parts = []
+        for i in range(0, n_pts, _CHUNK):
+            cut = lambda x, i=i: x[i:i + _CHUNK] if np.ndim(x) == 1 else x  # noqa: E731
+            parts.append(_evaluate(a.map(cut), cp.map(cut), precision, cut(np.asarray(batch)),
+                                   cut(np.asarray(prompt)), generate, options, decode,
+                                   with_bounds, logits))
+        return Evaluation(
+            prefill=_concat_phase([p.prefill for p in parts]),
+            decode=_concat_phase([p.decode for p in parts]), generate_tokens=int(generate),
+            batch=batch, weights_bytes=_concat([p.weights_bytes for p in parts]),
+            kv_cache_bytes=_concat([p.kv_cache_bytes for p in parts]),
+            memory_bytes=_concat([p.memory_bytes for p in parts]),
+            dram_capacity_bytes=_concat([np.broadcast_to(p.dram_capacity_bytes,
+                                                         np.shape(p.memory_bytes))
+                                         for p in parts]))
+    return _evaluate(a, cp, precision, batch, prompt, generate, options, decode, with_bounds,
+                     logits)
+
+
+def _evaluate(a: ArchArrays, cp: ChipParams, precision: Precision, batch: Array, prompt: Array,
+              generate: int, options: CostOptions, decode: str, with_bounds: bool,
+              logits: str) -> Evaluation:
     p = precision
     wt = weights_total_bytes(a, p)
     pre_ops = phase_operators(a, p, batch, prompt, 0.0, logits=logits)

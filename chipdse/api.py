@@ -18,8 +18,10 @@ from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
 from microarch.chip import Chip
 from microarch.formats import get_format
-from microarch.loader import list_chips, load_chip as _load_chip
-from workloads.loader import list_models, load_model as _load_model
+from microarch.loader import list_chips
+from microarch.loader import load_chip as _load_chip
+from workloads.loader import list_models
+from workloads.loader import load_model as _load_model
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, kv_cache_bytes, phase_operators, weights_total_bytes
 from workloads.precision import Precision
@@ -42,7 +44,7 @@ def make_precision(weights: str = "fp16", activations: str = "fp16", kv: str = "
                    head: str | None = None, sparsity_2_4: bool = False) -> Precision:
     """A :class:`Precision`, turning unknown format names into a :class:`UserError`."""
     try:
-        for name, v in (("weights", weights), ("activations", activations), ("kv", kv)):
+        for v in (weights, activations, kv):
             get_format(v)
         return Precision(weights, activations, kv, head, sparsity_2_4)
     except KeyError as exc:

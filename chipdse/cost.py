@@ -23,8 +23,9 @@ costs one operator on one chip (simulator) or one operator type over a million d
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from microarch.chip import Chip
 from microarch.formats import FORMATS
 from workloads.ops import Op
 
-__all__ = ["CostOptions", "ChipParams", "OpCost", "op_cost", "BOUNDS"]
+__all__ = ["CostOptions", "ChipParams", "OpCost", "op_cost", "Placement", "placement", "BOUNDS"]
 
 Array = Any
 
@@ -62,7 +63,7 @@ class CostOptions:
     ideal_chip: bool = False
 
     @classmethod
-    def paper(cls) -> "CostOptions":
+    def paper(cls) -> CostOptions:
         """The source paper's pure roofline (arXiv 2602.10377, Sec. 3.3)."""
         return cls(activation_traffic=False, kv_write_traffic=False, tiling=False,
                    ideal_chip=True)
@@ -101,7 +102,7 @@ class ChipParams:
     static_power_w: Array
 
     @classmethod
-    def from_chip(cls, chip: Chip, ideal: bool = False) -> "ChipParams":
+    def from_chip(cls, chip: Chip, ideal: bool = False) -> ChipParams:
         """Achieved rates of ``chip`` (datasheet peaks x efficiencies unless ``ideal``)."""
         eff = chip.efficiency
         rates, energies = {}, {}
@@ -146,7 +147,7 @@ class ChipParams:
         )
 
     @classmethod
-    def stack(cls, params: Sequence["ChipParams"]) -> "ChipParams":
+    def stack(cls, params: Sequence[ChipParams]) -> ChipParams:
         """Many chips as one instance whose fields are arrays over chips (leading axis)."""
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -160,7 +161,7 @@ class ChipParams:
                 kw[f.name] = np.array(vals, dtype=float)
         return cls(**kw)
 
-    def map(self, fn) -> "ChipParams":
+    def map(self, fn) -> ChipParams:
         """Apply ``fn`` to every numeric array field (e.g. add an axis for broadcasting)."""
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(self):
@@ -173,10 +174,10 @@ class ChipParams:
                 kw[f.name] = fn(np.asarray(v))
         return ChipParams(**kw)
 
-    def replace(self, **changes) -> "ChipParams":
+    def replace(self, **changes) -> ChipParams:
         return dataclasses.replace(self, **changes)
 
-    def scaled(self, compute: Array = 1.0, bandwidth: Array = 1.0) -> "ChipParams":
+    def scaled(self, compute: Array = 1.0, bandwidth: Array = 1.0) -> ChipParams:
         """A share of this chip: ``compute`` of its engines and ``bandwidth`` of its DRAM (used
         for static partitions and reconfigurable splits)."""
         return self.replace(
@@ -203,137 +204,188 @@ class OpCost:
     bound: Array  # index into BOUNDS
 
 
-def _b(x: Any) -> Array:
-    return np.asarray(x, dtype=bool)
+def _zero(x: Any) -> bool:
+    """True for a scalar zero (lets whole sections be skipped in large sweeps)."""
+    return np.ndim(x) == 0 and float(x) == 0.0
+
+
+def _sel(cond: Any, a: Any, b: Any) -> Any:
+    """``np.where`` that stays a cheap Python branch for scalar conditions."""
+    if np.ndim(cond) == 0:
+        return a if bool(cond) else b
+    return np.where(cond, a, b)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where data lives for one pass: the chip-and-model facts every operator of the pass
+    shares (computed once per pass by :func:`placement`)."""
+
+    pinned_fraction: Array    # share of the weights resident in SRAM
+    kv_sram_fraction: Array   # share of the KV cache in KV SRAM
+    tile: Array               # GEMM tile edge (elements) from the on-chip buffer
+    act_onchip_limit: Array   # activation tensors up to this size stay on chip
+
+
+def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array) -> Placement:
+    """Weight residency, KV-SRAM share and tiling of a pass (see the module docstring)."""
+    wt = np.asarray(weights_total_bytes, dtype=float)
+    pinned = _sel(np.asarray(chip.pinnable_bytes) > 0,
+                  np.minimum(1.0, chip.pinnable_bytes / np.maximum(wt, 1.0)),
+                  _sel(wt <= 0.5 * chip.sram_bytes, 1.0, 0.0))
+    if _zero(chip.kv_capacity):
+        kv_frac: Array = 0.0
+    else:
+        kt = np.asarray(kv_total_bytes, dtype=float)
+        kv_frac = np.minimum(1.0, chip.kv_capacity / np.maximum(kt, 1.0))
+    tile = np.sqrt(np.maximum(chip.sram_bytes * _TILE_BUFFER_FRACTION, 1.0) / 4.0)
+    return Placement(pinned, kv_frac, tile, chip.sram_bytes * _ACT_ONCHIP_FRACTION)
 
 
 def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array,
-            options: CostOptions = CostOptions()) -> OpCost:
+            options: CostOptions = CostOptions(), with_bound: bool = True,
+            where: Placement | None = None) -> OpCost:
     """Cost of one instance of ``op`` on ``chip``.
 
     ``weights_total_bytes`` (all weights of the model) decides how much is pinned on chip;
     ``kv_total_bytes`` (the whole KV cache at this step) decides how much spills to DRAM.
+    ``where`` may pass the :func:`placement` already computed for the pass (same result).
+    ``with_bound=False`` skips classifying the bound (faster for large sweeps).
     """
     zero = 0.0
-    sram_buf = chip.sram_bytes * _TILE_BUFFER_FRACTION
-    fused_nl = _b(chip.fused_nonlinear)
-    fused_conv = _b(chip.fused_conversion)
-    fused_attn = _b(chip.fused_attention)
-    fused_deq = _b(chip.fused_dequant)
+    if where is None:
+        where = placement(chip, weights_total_bytes, kv_total_bytes)
     dispatches: Array = 1.0
     serial: Array = zero
-    vec_extra_ops: Array = zero
     dram_extra: Array = zero
+    vector_bound: Array = True
 
     # ---- compute ---------------------------------------------------------------------
     if op.engine == "matrix":
         rate = chip.matrix_rate[op.fmt]
-        sparse = op.sparse24 and True
         if op.weight_only:
-            rate = rate * np.where(fused_deq, chip.weight_only_efficiency, 1.0)
-        if sparse:
+            rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)
+        if op.sparse24:
             rate = rate * chip.sparse_speedup
         matrix_s = op.flops / rate
-        vec_s = op.vector_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
-        if op.kind == "attention":
-            # Fused: softmax overlaps the matrix work inside one kernel. Unfused: separate
-            # kernels run one after another.
-            compute = np.where(fused_attn, np.maximum(matrix_s, vec_s), matrix_s)
-            serial = serial + np.where(fused_attn, 0.0, vec_s)
-            dispatches = np.where(fused_attn, 1.0, _UNFUSED_ATTN_KERNELS)
+        if _zero(op.vector_ops) and _zero(op.sfu_ops):
+            vec_s: Array = zero
+            compute = matrix_s
         else:
-            compute = matrix_s + vec_s
-        vector_bound = np.asarray(vec_s) > np.asarray(matrix_s)
+            vec_s = op.vector_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
+            if op.kind == "attention":
+                # Fused: softmax overlaps the matrix work inside one kernel. Unfused: separate
+                # kernels run one after another.
+                fa = chip.fused_attention
+                compute = _sel(fa, np.maximum(matrix_s, vec_s), matrix_s)
+                serial = _sel(fa, 0.0, vec_s)
+                dispatches = _sel(fa, 1.0, _UNFUSED_ATTN_KERNELS)
+            else:
+                compute = matrix_s + vec_s
+        if with_bound:
+            vector_bound = np.asarray(vec_s) > np.asarray(matrix_s)
         flops_energy = op.flops * chip.matrix_energy[op.fmt]
     else:
-        vec_ops = op.vector_ops + op.convert_elements * chip.conversion_ops
-        compute = vec_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
-        vector_bound = True
+        vec_ops = op.vector_ops
+        if not _zero(op.convert_elements):
+            vec_ops = vec_ops + op.convert_elements * chip.conversion_ops
+        compute = vec_ops / chip.vector_rate
+        if not _zero(op.sfu_ops):
+            compute = compute + op.sfu_ops / chip.sfu_rate
         flops_energy = zero
         if op.kind == "nonlinear":
-            gone = fused_nl
+            gone: Any = chip.fused_nonlinear
         elif op.kind == "conversion":
-            gone = fused_conv | fused_nl
+            gone = np.logical_or(chip.fused_conversion, chip.fused_nonlinear)
         else:
-            gone = np.asarray(False)
+            gone = False
         # A fused operator runs inside its neighbour's pipeline: no time of its own, no trip
         # through memory, no launch; its arithmetic still costs energy.
-        compute = np.where(gone, 0.0, compute)
-        dispatches = np.where(gone, 0.0, 1.0)
+        compute = _sel(gone, 0.0, compute)
+        dispatches = _sel(gone, 0.0, 1.0)
 
-    vec_energy = (op.vector_ops + op.sfu_ops + op.convert_elements * chip.conversion_ops
-                  ) * chip.vector_energy
+    vec_energy = op.vector_ops + op.sfu_ops
+    if not _zero(op.convert_elements):
+        vec_energy = vec_energy + op.convert_elements * chip.conversion_ops
+    vec_energy = vec_energy * chip.vector_energy
 
     # ---- weights ---------------------------------------------------------------------
-    w_bytes = op.weight_bytes
-    if op.sparse24:
-        w_bytes = np.where(np.asarray(chip.sparse_speedup) > 1.0,
-                           0.5 * op.weight_bytes + 0.125 * op.weight_elements, op.weight_bytes)
-    if op.kind == "gemm" and options.tiling:
-        tile = np.sqrt(np.maximum(sram_buf, 1.0) / 4.0)
-        w_reread = np.maximum(1.0, op.gemm_m / tile)
-        a_reread = np.maximum(1.0, op.gemm_n / tile)
+    if _zero(op.weight_bytes):
+        w_dram = w_sram = zero
+        a_reread: Array = 1.0
     else:
-        w_reread, a_reread = 1.0, 1.0
-    wt = np.asarray(weights_total_bytes, dtype=float)
-    pinned = np.where(np.asarray(chip.pinnable_bytes) > 0,
-                      np.minimum(1.0, chip.pinnable_bytes / np.maximum(wt, 1.0)),
-                      np.where(wt <= 0.5 * chip.sram_bytes, 1.0, 0.0))
-    w_dram = (1.0 - pinned) * w_bytes * w_reread
-    w_sram = pinned * w_bytes * w_reread
-    if op.weight_only and np.any(op.weight_elements):
-        # Without a fused dequantiser, a vector pass widens the weights and writes them back.
-        unf = ~fused_deq
-        vec_extra_ops = np.where(unf, op.weight_elements * chip.conversion_ops, 0.0)
-        serial = serial + vec_extra_ops / chip.vector_rate
-        dram_extra = np.where(unf, op.weight_elements * 2.0 * 2.0, 0.0)
-        dispatches = dispatches + np.where(unf, 1.0, 0.0)
-        vec_energy = vec_energy + vec_extra_ops * chip.vector_energy
+        w_bytes = op.weight_bytes
+        if op.sparse24:
+            w_bytes = _sel(np.asarray(chip.sparse_speedup) > 1.0,
+                           0.5 * op.weight_bytes + 0.125 * op.weight_elements, op.weight_bytes)
+        if op.kind == "gemm" and options.tiling:
+            w_reread = np.maximum(1.0, op.gemm_m / where.tile)
+            a_reread = np.maximum(1.0, op.gemm_n / where.tile)
+        else:
+            w_reread, a_reread = 1.0, 1.0
+        w_total = w_bytes * w_reread
+        w_sram = where.pinned_fraction * w_total
+        w_dram = w_total - w_sram
+        if op.weight_only and not _zero(op.weight_elements):
+            # Without a fused dequantiser, a vector pass widens the weights and writes them
+            # back (2-byte result, written then read).
+            unf = np.logical_not(chip.fused_dequant)
+            extra_ops = _sel(unf, op.weight_elements * chip.conversion_ops, 0.0)
+            serial = serial + extra_ops / chip.vector_rate
+            dram_extra = _sel(unf, op.weight_elements * 2.0 * 2.0, 0.0)
+            dispatches = dispatches + _sel(unf, 1.0, 0.0)
+            vec_energy = vec_energy + extra_ops * chip.vector_energy
 
     # ---- activations -----------------------------------------------------------------
     if options.activation_traffic:
         act = op.act_in_bytes * a_reread + op.act_out_bytes
         if op.engine == "vector":
-            act = np.where(dispatches > 0, act, 0.0)
-        big = np.asarray(op.act_in_bytes) > chip.sram_bytes * _ACT_ONCHIP_FRACTION
-        act_dram = np.where(big, act, 0.0)
-        act_sram = np.where(big, 0.0, act)
+            act = _sel(dispatches > 0, act, 0.0)
+        big = np.asarray(op.act_in_bytes) > where.act_onchip_limit
+        act_dram = _sel(big, act, 0.0)
+        act_sram = act - act_dram
     else:
         act_dram = act_sram = zero
     if op.kind == "attention":
         scores = op.score_bytes * _UNFUSED_SCORE_PASSES
-        big = np.asarray(op.score_bytes) > chip.sram_bytes * _ACT_ONCHIP_FRACTION
-        score_traffic = np.where(fused_attn, 0.0, scores)
-        act_dram = act_dram + np.where(big, score_traffic, 0.0)
-        act_sram = act_sram + np.where(big, 0.0, score_traffic)
+        big = np.asarray(op.score_bytes) > where.act_onchip_limit
+        score_traffic = _sel(chip.fused_attention, 0.0, scores)
+        act_dram = act_dram + _sel(big, score_traffic, 0.0)
+        act_sram = act_sram + _sel(big, 0.0, score_traffic)
 
     # ---- KV cache --------------------------------------------------------------------
-    kv = op.kv_read_bytes + (op.kv_write_bytes if options.kv_write_traffic else 0.0)
-    if np.any(np.asarray(kv) > 0):
-        kt = np.asarray(kv_total_bytes, dtype=float)
-        in_sram = np.minimum(1.0, chip.kv_capacity / np.maximum(kt, 1.0))
-        kv_sram = in_sram * kv
-        kv_dram = kv - kv_sram
-    else:
+    kv = op.kv_read_bytes
+    if options.kv_write_traffic and not _zero(op.kv_write_bytes):
+        kv = kv + op.kv_write_bytes
+    if _zero(kv):
         kv_sram = kv_dram = zero
+    else:
+        kv_sram = zero if _zero(where.kv_sram_fraction) else where.kv_sram_fraction * kv
+        kv_dram = kv - kv_sram
 
     dram_bytes = w_dram + act_dram + kv_dram + dram_extra
     sram_bytes = w_sram + act_sram
     dram_s = dram_bytes / chip.dram_bw
     sram_s = sram_bytes / chip.sram_bw
-    kv_s = kv_sram / chip.kv_bw
-    overhead = dispatches * chip.per_op_s + op.experts * chip.per_expert_s
+    kv_s = zero if _zero(kv_sram) else kv_sram / chip.kv_bw
+    overhead = dispatches * chip.per_op_s
+    if not _zero(op.experts):
+        overhead = overhead + op.experts * chip.per_expert_s
     busy = np.maximum(np.maximum(compute, dram_s), np.maximum(sram_s, kv_s))
     time_s = busy + serial + overhead
 
-    stack = np.stack(np.broadcast_arrays(
-        np.where(vector_bound, 0.0, compute), np.where(vector_bound, compute, 0.0) + serial,
-        dram_s, sram_s, kv_s, overhead))
-    bound = np.argmax(stack, axis=0)
+    if with_bound:
+        stack = np.stack(np.broadcast_arrays(
+            np.where(vector_bound, 0.0, compute), np.where(vector_bound, compute, 0.0) + serial,
+            dram_s, sram_s, kv_s, overhead))
+        bound = np.argmax(stack, axis=0)
+    else:
+        bound = -1
 
     energy = (flops_energy + vec_energy + dram_bytes * (chip.dram_energy + chip.sram_energy)
-              + sram_bytes * chip.sram_energy + kv_sram * chip.kv_energy
-              + chip.static_power_w * time_s)
+              + sram_bytes * chip.sram_energy + chip.static_power_w * time_s)
+    if not _zero(kv_sram):
+        energy = energy + kv_sram * chip.kv_energy
     return OpCost(time_s=time_s, compute_s=compute, dram_s=dram_s, sram_s=sram_s, kv_s=kv_s,
                   serial_s=serial, overhead_s=overhead, energy_j=energy, dram_bytes=dram_bytes,
                   sram_bytes=sram_bytes, kv_bytes=kv_sram, bound=bound)

@@ -8,10 +8,11 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["atomic_path", "write_text", "write_json", "write_csv", "save_figure",
            "run_config", "versions"]
@@ -71,7 +72,8 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     import matplotlib.pyplot as plt
 
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+        fmt = Path(path).suffix.lstrip(".") or "png"
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt)
     plt.close(fig)
     return Path(path)
 

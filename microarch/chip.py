@@ -9,10 +9,10 @@ Constructors validate their own arguments and name the bad one; the YAML loader
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Mapping
 
 from microarch.formats import FORMAT_ORDER, get_format
 
@@ -74,13 +74,17 @@ class MatrixUnit:
         if name in self.peak_dense_ops_per_s:
             return name
         src = get_format(name)
-        # A float format never runs on integer units; an integer one may run on either.
+        # A float format never runs on integer units; an integer one runs on wider integer
+        # units or on a strictly wider float format (which holds its values exactly).
         wider = [f for f in FORMAT_ORDER if f in self.peak_dense_ops_per_s
                  and get_format(f).bits >= src.bits
-                 and (get_format(f).is_float or not src.is_float)]
+                 and (not src.is_float and not get_format(f).is_float
+                      or get_format(f).is_float and get_format(f).bits > src.bits
+                      or src.is_float and get_format(f).is_float)]
         if not wider:
             raise ValueError(f"MatrixUnit has no format at least as wide as {name}")
-        return min(wider, key=lambda f: (get_format(f).bits, FORMAT_ORDER.index(f)))
+        return min(wider, key=lambda f: (get_format(f).bits, get_format(f).is_float != src.is_float,
+                                         FORMAT_ORDER.index(f)))
 
     def peak(self, fmt: str) -> float:
         """Dense peak ops/s for a GEMM whose operands are in ``fmt``."""
@@ -337,7 +341,7 @@ class Efficiency:
         return self.matrix.get(get_format(fmt).name, self.matrix["default"])
 
     @staticmethod
-    def ideal() -> "Efficiency":
+    def ideal() -> Efficiency:
         """Every efficiency 1: the paper's pure roofline."""
         return Efficiency()
 
@@ -371,7 +375,8 @@ class Chip:
         object.__setattr__(self, "memory", tuple(self.memory))
         kinds = [m.kind for m in self.memory]
         if kinds.count(MemoryKind.DRAM) != 1:
-            raise ValueError(f"Chip.memory needs exactly one dram level, got {kinds.count(MemoryKind.DRAM)}")
+            n = kinds.count(MemoryKind.DRAM)
+            raise ValueError(f"Chip.memory needs exactly one dram level, got {n}")
         if kinds.count(MemoryKind.KV) > 1:
             raise ValueError("Chip.memory may have at most one kv level")
         names = [m.name for m in self.memory]
@@ -410,6 +415,6 @@ class Chip:
         """Bandwidth of the widest shared/local level (on-chip operand supply)."""
         return max((m.bandwidth_bytes_per_s for m in self.on_chip), default=float("inf"))
 
-    def replace(self, **changes) -> "Chip":
+    def replace(self, **changes) -> Chip:
         """A copy with top-level fields replaced (for sweeps and variants)."""
         return dataclasses.replace(self, **changes)

@@ -14,8 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from microarch.chip import (
-    Chip, Dispatch, Efficiency, Energy, MatrixUnit, MemoryKind, MemoryLevel, PhaseMode,
-    PhaseResources, QuantEngine, SparseEngine, Technology, VectorUnit,
+    Chip,
+    Dispatch,
+    Efficiency,
+    Energy,
+    MatrixUnit,
+    MemoryKind,
+    MemoryLevel,
+    PhaseMode,
+    PhaseResources,
+    QuantEngine,
+    SparseEngine,
+    Technology,
+    VectorUnit,
 )
 from microarch.formats import get_format
 from microarch.power import default_matrix_energy, default_memory_energy, default_vector_energy

@@ -11,8 +11,9 @@ A numeric leaf may carry its provenance: ``{value: "204.8 GB/s", source: "URL"}`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -88,7 +89,7 @@ class Reader:
             raise SpecError(self.errors)
 
     # -- access --------------------------------------------------------------------------
-    def _raw(self, key: str, required: bool, default: Any) -> Any:
+    def _raw(self, key: str, required: bool, default: Any, numeric: bool = False) -> Any:
         self.used.add(key)
         if key not in self.data:
             if required:
@@ -103,11 +104,11 @@ class Reader:
             tag = "source" if value.get("source") else "assumption"
             self.sources[self.where(key)] = f"{tag}: {prov}" if prov else UNSOURCED
             return value["value"]
-        if not isinstance(value, (dict, list)):
+        if numeric and not isinstance(value, (dict, list)):
             self.sources.setdefault(self.where(key), UNSOURCED)
         return value
 
-    def child(self, key: str, required: bool = False) -> "Reader | None":
+    def child(self, key: str, required: bool = False) -> Reader | None:
         """Reader for a nested mapping (None if absent and optional)."""
         self.used.add(key)
         if key not in self.data:
@@ -116,7 +117,7 @@ class Reader:
             return None
         return Reader(self.data[key], self.file, self.where(key), self.errors, self.sources)
 
-    def children(self, key: str, required: bool = False) -> list["Reader"]:
+    def children(self, key: str, required: bool = False) -> list[Reader]:
         """Readers for a list of mappings."""
         self.used.add(key)
         if key not in self.data:
@@ -133,7 +134,7 @@ class Reader:
     def quantity(self, key: str, dimension: str, required: bool = True, default: Any = None,
                  positive: bool = False, non_negative: bool = True) -> Any:
         """A physical quantity in SI (``dimension`` is a key of ``units.DIMENSIONS``)."""
-        raw = self._raw(key, required, default)
+        raw = self._raw(key, required, default, numeric=True)
         if raw is _MISSING or raw is None:
             return default
         try:
@@ -147,7 +148,7 @@ class Reader:
                positive: bool = False, non_negative: bool = True, low: float | None = None,
                high: float | None = None, integer: bool = False) -> Any:
         """A plain (dimensionless) number, optionally an integer and within [low, high]."""
-        raw = self._raw(key, required, default)
+        raw = self._raw(key, required, default, numeric=True)
         if raw is _MISSING or raw is None:
             return default
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
@@ -163,10 +164,13 @@ class Reader:
         return self._check_sign(key, value, positive, non_negative, "number")
 
     def _check_sign(self, key, value, positive, non_negative, what):
+        """The value, or None (with an error recorded) when its sign is wrong."""
         if positive and not value > 0:
             self.error(f"{what} must be > 0, got {value:g}", key)
-        elif non_negative and value < 0:
+            return None
+        if non_negative and value < 0:
             self.error(f"{what} must be >= 0, got {value:g}", key)
+            return None
         return value
 
     def string(self, key: str, required: bool = True, default: Any = None,
@@ -191,7 +195,7 @@ class Reader:
             return default
         return raw
 
-    def mapping(self, key: str, value_reader: Callable[["Reader", str], Any],
+    def mapping(self, key: str, value_reader: Callable[[Reader, str], Any],
                 required: bool = True) -> dict[str, Any]:
         """A mapping whose values are read by ``value_reader(reader, subkey)``."""
         sub = self.child(key, required)

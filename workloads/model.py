@@ -170,14 +170,14 @@ class ModelArch:
         """KV-cache bytes one token adds across all layers."""
         return 2.0 * self.n_layers * self.d_kv * kv_bytes_per_element
 
-    def replace(self, **changes) -> "ModelArch":
+    def replace(self, **changes) -> ModelArch:
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_plas(cls, n_layers: int, d_model: int, gqa: int, ffn_ratio: float,
                   n_experts: int = 1, top_k: int = 1, head_dim: int = 128,
                   vocab_size: int = 151936, tied_embeddings: bool = True,
-                  name: str | None = None) -> "ModelArch":
+                  name: str | None = None) -> ModelArch:
         """Build from the PLAS variables theta = (l, d, d/gqa, r, K/E).
 
         ``ffn_ratio`` is the *activated* expansion (for MoE, top_k * d_ff_expert / d), as in

@@ -10,8 +10,9 @@ with them (tiling, residency, fusion, dispatch) is decided in ``chipdse.cost``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class ArchArrays:
     causal: bool = True
 
     @classmethod
-    def from_model(cls, m: ModelArch) -> "ArchArrays":
+    def from_model(cls, m: ModelArch) -> ArchArrays:
         return cls(
             n_layers=float(m.n_layers), d_model=float(m.d_model), n_heads=float(m.n_heads),
             n_kv_heads=float(m.n_kv_heads), head_dim=float(m.head_dim), d_ff=float(m.d_ff),
@@ -58,7 +59,7 @@ class ArchArrays:
         )
 
     @classmethod
-    def stack(cls, models: Sequence[ModelArch]) -> "ArchArrays":
+    def stack(cls, models: Sequence[ModelArch]) -> ArchArrays:
         """One array per field over ``models`` (all must share ``causal``)."""
         rows = [cls.from_model(m) for m in models]
         if len({r.causal for r in rows}) > 1:
@@ -67,7 +68,7 @@ class ArchArrays:
               if f != "causal"}
         return cls(**kw, causal=rows[0].causal)
 
-    def map(self, fn) -> "ArchArrays":
+    def map(self, fn) -> ArchArrays:
         """Apply ``fn`` to every array field (e.g. add an axis)."""
         kw = {f: fn(np.asarray(getattr(self, f))) for f in self.__dataclass_fields__
               if f != "causal"}
@@ -197,9 +198,9 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
                       act_in_bytes=elements * ba, act_out_bytes=elements * ba,
                       layer_op=layer_op))
 
-    def convert(name: str, elements):
+    def convert(name: str, elements, count=L):
         if p.quantised_activations:
-            ops.append(Op(name=name, engine="vector", kind="conversion", count=L,
+            ops.append(Op(name=name, engine="vector", kind="conversion", count=count,
                           convert_elements=elements, act_in_bytes=elements * 2.0,
                           act_out_bytes=elements * ba))
 
@@ -215,8 +216,9 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     gemm("qkv_proj", rows, d, dq + 2 * dkv)
     vector("rope", rows * (dq + dkv), 4.0, 0.0)
     if a.qk_norm is not False and np.any(a.qk_norm):
-        vector("qk_norm", rows * (dq + dkv) * np.asarray(a.qk_norm, dtype=float), 4.0,
-               rows * (a.n_heads + a.n_kv_heads) * np.asarray(a.qk_norm, dtype=float))
+        # Points without QK-norm get a zero count (operators absent, no launch either).
+        vector("qk_norm", rows * (dq + dkv), 4.0, rows * (a.n_heads + a.n_kv_heads),
+               count=L * np.asarray(a.qk_norm, dtype=float))
     keys_total = P + T  # keys visible to the last query
     if a.causal:
         pairs = T * P + T * (T + 1) / 2.0  # q-k pairs per sequence per head
@@ -243,26 +245,28 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     dense_ff = a.d_ff + a.n_shared_experts * a.d_ff_shared
     has_dense = np.any(np.asarray(dense_ff) > 0)
     if has_dense:
-        gemm("ffn_up", rows, d, m_up * dense_ff)
-        vector("ffn_act", rows * dense_ff, 3.0, rows * dense_ff)
-        convert("ffn_down_quant", rows * dense_ff)
-        gemm("ffn_down", rows, dense_ff, d)
+        n_dense = L * (np.asarray(dense_ff) > 0)
+        gemm("ffn_up", rows, d, m_up * dense_ff, count=n_dense)
+        vector("ffn_act", rows * dense_ff, 3.0, rows * dense_ff, count=n_dense)
+        convert("ffn_down_quant", rows * dense_ff, count=n_dense)
+        gemm("ffn_down", rows, dense_ff, d, count=n_dense)
     if np.any(a.is_moe):
-        moe = np.asarray(a.is_moe, dtype=float)
+        n_moe = L * np.asarray(a.is_moe, dtype=float)
         E, K, dfe = a.n_experts, a.top_k, a.d_ff_expert
-        touched = experts_touched(E, K, rows) * moe
-        routed = rows * K * moe
-        tok_per_expert = np.where(touched > 0, routed / np.maximum(touched, 1e-30), 0.0)
-        gemm("router", rows * moe, d, E, paper=False, w_bytes=2.0, w_fmt="fp16")
-        vector("router_topk", rows * E * moe, 4.0, rows * E * moe)
+        touched = experts_touched(E, K, rows)
+        routed = rows * K
+        tok_per_expert = routed / np.maximum(touched, 1e-30)
+        gemm("router", rows, d, E, paper=False, w_bytes=2.0, w_fmt="fp16", count=n_moe)
+        vector("router_topk", rows * E, 4.0, rows * E, count=n_moe)
         gemm("expert_up", tok_per_expert, d, m_up * dfe, experts=touched,
-             weights=touched * d * m_up * dfe)
+             weights=touched * d * m_up * dfe, count=n_moe)
         ops[-1].flops = 2.0 * routed * d * m_up * dfe
         ops[-1].act_in_bytes = routed * d * ba
         ops[-1].act_out_bytes = routed * m_up * dfe * ba
-        vector("expert_act", routed * dfe, 3.0, routed * dfe)
-        convert("expert_down_quant", routed * dfe)
-        gemm("expert_down", tok_per_expert, dfe, d, experts=touched, weights=touched * dfe * d)
+        vector("expert_act", routed * dfe, 3.0, routed * dfe, count=n_moe)
+        convert("expert_down_quant", routed * dfe, count=n_moe)
+        gemm("expert_down", tok_per_expert, dfe, d, experts=touched, weights=touched * dfe * d,
+             count=n_moe)
         ops[-1].flops = 2.0 * routed * dfe * d
         ops[-1].act_in_bytes = routed * dfe * ba
         ops[-1].act_out_bytes = routed * d * ba

@@ -7,8 +7,13 @@ from pathlib import Path
 import click
 
 from chipdse import api
-from chipdse.commands.common import (emit, format_option, output_option, precision_from,
-                                     workload_options)
+from chipdse.commands.common import (
+    emit,
+    format_option,
+    output_option,
+    precision_from,
+    workload_options,
+)
 from chipdse.cost import CostOptions
 
 
@@ -37,8 +42,8 @@ def estimate(fmt: str, output: Path | None, paper_model: bool, **kw) -> None:
               show_default=True, help="PNG to write.")
 def roofline(output: Path, **kw) -> None:
     """Draw the chip's roofline with the workload's operators placed on it."""
-    from chipdse.report import roofline_figure
     from chipdse import io
+    from chipdse.report import roofline_figure
 
     c = api.load_chip(kw["chip"])
     table = api.operator_table(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],

@@ -1,0 +1,406 @@
+"""Published measurements: the CSV import format, its checks, and the mapping to presets.
+
+One row is one published measurement of one (device, engine, model, precision, batch)::
+
+    device, engine, model, precision, batch, input_tokens, output_tokens,
+    decode_tok_s, prefill_tok_s, ttft_ms, source_url        (required columns)
+    power_mode, params_b, notes                               (optional columns)
+
+Conventions of the format (they follow the published TensorRT Edge-LLM ``llm_bench`` tables):
+
+* ``decode_tok_s`` is the aggregate over the batch (all sequences' tokens per second), so one
+  decode step takes ``batch / decode_tok_s`` seconds;
+* ``prefill_tok_s`` is per sequence (``input_tokens / prefill time``); ``ttft_ms``, when given,
+  is the prefill wall time of the whole batch and takes precedence;
+* the decode step attends over ``input_tokens + output_tokens / 2`` cached tokens (the mean
+  context of a generation after a prompt). Two engine conventions refine it: with no
+  ``output_tokens`` the decode was measured right after the prompt (``llm_bench`` reports
+  decode at pastKV = input length); ``llama-bench`` runs its ``tg`` test without a prompt, so
+  only ``output_tokens / 2`` is cached.
+
+Device and model names map to chipdse presets through the tables below, through a preset of the
+same name, or through ``NAME=FILE`` maps given by the user. Names that chipdse knows it cannot
+represent (a hybrid linear-attention model, a device without a preset) are *listed* as
+unmapped with the reason; names it does not know at all are an error naming the row and column,
+as are missing columns and non-numeric values. Every problem in a file is reported at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+from microarch.loader import list_chips
+from microarch.schema import SpecError
+from workloads.loader import list_models
+from workloads.precision import Precision
+
+__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "DEVICES", "MODELS", "PRECISIONS",
+           "Measurement", "Unmapped", "MeasurementSet", "load_measurements",
+           "builtin_measurements_path", "parse_maps"]
+
+REQUIRED_COLUMNS = ("device", "engine", "model", "precision", "batch", "input_tokens",
+                    "output_tokens", "decode_tok_s", "prefill_tok_s", "ttft_ms", "source_url")
+OPTIONAL_COLUMNS = ("power_mode", "params_b", "notes")
+
+# Published device names -> chip presets.
+DEVICES: dict[str, str] = {
+    "Jetson AGX Orin 64GB": "jetson-agx-orin-64gb",
+    "Jetson AGX Thor Developer Kit (T5000)": "jetson-agx-thor",
+    "RTX 4090": "rtx-4090",
+    "RTX 4090 24GB": "rtx-4090",
+    "A100 80GB": "a100-80gb",
+}
+# Devices chipdse knows and cannot map to a preset, with the reason (listed, not dropped).
+UNSUPPORTED_DEVICES: dict[str, str] = {
+    "H100 PCIe 80GB": "no preset: h100-sxm is the SXM5 part (HBM3, 700 W), the PCIe card has "
+                      "HBM2e at about 2.0 TB/s and 350 W; give a chip file with "
+                      "--device 'H100 PCIe 80GB=FILE.yaml'",
+}
+
+# Published model names -> model presets.
+MODELS: dict[str, str] = {
+    "Qwen3-0.6B": "qwen3-0.6b",
+    "Qwen3-1.7B": "qwen3-1.7b",
+    "Qwen3-4B-Instruct-2507": "qwen3-4b",  # same config.json shape as Qwen3-4B
+    "Qwen3-8B": "qwen3-8b",
+    "Qwen3-30B-A3B": "qwen3-30b-a3b",
+    "Qwen2.5-VL-7B-Instruct (LLM part)": "qwen2.5-vl-7b-llm",
+    "Llama-2-7B": "llama-2-7b",
+    "Llama-2-13B": "llama-2-13b",
+    "Llama-2-70B": "llama-2-70b",
+    "Llama-3-8B": "llama-3-8b",
+}
+# Model families the cost model cannot represent (regex on the name -> reason).
+UNSUPPORTED_MODELS: tuple[tuple[str, str], ...] = (
+    (r"^Qwen3\.[5-9]", "hybrid model (Gated DeltaNet linear-attention layers interleaved with "
+                       "gated attention): the cost model has no linear-attention operator"),
+    (r"Nemotron-3", "hybrid Mamba-2 / attention model: the cost model has no state-space "
+                    "operator"),
+    (r"(?i)gemma-4", "no model preset: the Gemma 4 configuration (interleaved local and global "
+                     "attention) is not among the supported architectures"),
+)
+
+
+@dataclass(frozen=True)
+class PrecisionSpec:
+    """How a published precision label maps onto a :class:`Precision`, and why."""
+
+    precision: Precision
+    note: str
+
+
+def _p(w: str, a: str, kv: str, head: str) -> Precision:
+    return Precision(w, a, kv, head)
+
+
+# Published precision labels (case and spacing ignored) -> formats.
+PRECISIONS: dict[str, PrecisionSpec] = {
+    "int4 awq": PrecisionSpec(_p("int4", "fp16", "fp16", "fp16"),
+                              "W4A16 group-128 AWQ; LM head FP16 (TensorRT Edge-LLM quantises "
+                              "lm_head only with --lm_head_quantization); KV FP16 (FP8 KV is "
+                              "opt-in via --kv_cache_quantization)"),
+    "int4 gptq": PrecisionSpec(_p("int4", "fp16", "fp16", "fp16"),
+                               "W4A16 group-128 GPTQ checkpoint; LM head and KV FP16"),
+    "nvfp4": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "fp16"),
+                           "W4A4 NVFP4: the Edge-LLM export uses the checkpoint's activation "
+                           "scales and the W4A4 GEMM path unless --no-quantize-activations; LM "
+                           "head FP16 and KV FP16 assumed (opt-in flags); the measured NVFP4 "
+                           "decode being slightly slower than INT4 AWQ agrees with FP16 KV"),
+    "nvfp4 (vit fp16)": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "fp16"),
+                                      "as NVFP4 for the language model; the ViT is not costed "
+                                      "(text-only prefill)"),
+    "fp16": PrecisionSpec(_p("fp16", "fp16", "fp16", "fp16"), "FP16 weights, activations, KV"),
+    "fp8": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
+                         "FP8 weights and activations; LM head and KV FP16 (assumption)"),
+    "int4 (q4f16_1)": PrecisionSpec(_p("int4", "fp16", "fp16", "int4"),
+                                    "MLC q4f16_1: 4-bit groups of 32 with an FP16 scale "
+                                    "(4.5 bit/weight; chipdse int4 stores 4.125, so weight bytes "
+                                    "are 8 % low); LM head quantised too (assumption)"),
+    "q4_0 gguf": PrecisionSpec(_p("int4", "fp16", "fp16", "int8"),
+                               "llama.cpp Q4_0: 4-bit blocks of 32 with an FP16 scale "
+                               "(4.5 bit/weight; chipdse int4 stores 4.125, so weight bytes are "
+                               "8 % low); output.weight is kept at Q6_K (6.56 bit), costed as "
+                               "int8"),
+    "q4_k_m gguf": PrecisionSpec(_p("int4", "fp16", "fp16", "int8"),
+                                 "llama.cpp Q4_K_M: mixed Q4_K / Q6_K, about 4.9 bit/weight "
+                                 "on average (chipdse int4 stores 4.125, so weight bytes are "
+                                 "about 16 % low); output.weight at Q6_K, costed as int8"),
+}
+
+
+def _norm(label: str) -> str:
+    return re.sub(r"\s+", " ", label.strip().lower())
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One row of a measurements CSV, checked, with its mapping to presets.
+
+    ``row`` is the 1-based data row (the header is not counted); ``line`` the file line.
+    ``chip`` / ``model_ref`` are preset names or file paths, or None when unmapped.
+    """
+
+    row: int
+    line: int
+    device: str
+    engine: str
+    model: str
+    precision_label: str
+    batch: int
+    input_tokens: int | None
+    output_tokens: int | None
+    decode_tok_s: float | None
+    prefill_tok_s: float | None
+    ttft_ms: float | None
+    source: str
+    notes: str = ""
+    chip: str | None = None
+    model_ref: str | None = None
+    precision: Precision | None = None
+    precision_note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.device} | {self.model} | {self.precision_label} | batch {self.batch}"
+
+    @property
+    def decode_context(self) -> int:
+        """Cached tokens the measured decode step attends over (see the module docstring)."""
+        out = self.output_tokens or 0
+        if "llama-bench" in self.engine.lower():
+            return max(out // 2, 1)
+        return max((self.input_tokens or 0) + out // 2, 1)
+
+    @property
+    def decode_step_s(self) -> float | None:
+        """Seconds per decode step of the whole batch."""
+        return None if self.decode_tok_s is None else self.batch / self.decode_tok_s
+
+    @property
+    def prefill_s(self) -> float | None:
+        """Prefill wall time of the whole batch, or None when it cannot be derived."""
+        if self.ttft_ms is not None:
+            return self.ttft_ms / 1e3
+        if self.prefill_tok_s is not None and self.input_tokens:
+            return self.input_tokens / self.prefill_tok_s
+        return None
+
+    @property
+    def skipped_phases(self) -> dict[str, str]:
+        """Phases with a published number that cannot be compared, and why."""
+        out = {}
+        if self.prefill_tok_s is not None and self.prefill_s is None:
+            out["prefill"] = "prompt length (input_tokens) not published"
+        return out
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """A row that cannot be mapped, with the column at fault and the reason."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.value!r}: {self.reason}"
+
+
+@dataclass
+class MeasurementSet:
+    """Mapped rows and unmapped rows of one CSV file."""
+
+    path: str
+    rows: list[Measurement] = field(default_factory=list)
+    unmapped: list[tuple[Measurement, Unmapped]] = field(default_factory=list)
+
+    def for_chips(self, chips: set[str]) -> "MeasurementSet":
+        """The rows whose device maps to one of ``chips`` (preset names or paths)."""
+        return MeasurementSet(self.path, [m for m in self.rows if m.chip in chips],
+                              list(self.unmapped))
+
+    def where(self, keep) -> "MeasurementSet":
+        return MeasurementSet(self.path, [m for m in self.rows if keep(m)], list(self.unmapped))
+
+    @property
+    def chips(self) -> list[str]:
+        return sorted({m.chip for m in self.rows if m.chip})
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({m.model_ref for m in self.rows if m.model_ref})
+
+
+def builtin_measurements_path() -> Path:
+    """The built-in calibration data shipped with chipdse."""
+    return Path(str(resources.files("chipdse"))) / "data" / "measurements.csv"
+
+
+def parse_maps(items: tuple[str, ...] | list[str], option: str) -> dict[str, str]:
+    """``["NAME=REF", ...]`` -> ``{NAME: REF}``; a malformed item is a :class:`SpecError`."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, ref = item.partition("=")
+        if not sep or not name.strip() or not ref.strip():
+            raise SpecError([f"{option}: {item!r} is not NAME=PRESET_OR_FILE"])
+        out[name.strip()] = ref.strip()
+    return out
+
+
+def _number(raw: str, where: str, errors: list[str], integer: bool = False,
+            positive: bool = True, required: bool = False) -> float | int | None:
+    s = raw.strip()
+    if s == "":
+        if required:
+            errors.append(f"{where}: empty")
+        return None
+    try:
+        v = float(s)
+    except ValueError:
+        errors.append(f"{where}: {raw!r} is not a number")
+        return None
+    if not math.isfinite(v) or (positive and v <= 0) or v < 0:
+        errors.append(f"{where}: {raw!r} must be {'> 0' if positive else '>= 0'}")
+        return None
+    if integer:
+        if not v.is_integer():
+            errors.append(f"{where}: {raw!r} is not an integer")
+            return None
+        return int(v)
+    return v
+
+
+def _map_device(name: str, device_map: Mapping[str, str], chips: set[str]
+                ) -> tuple[str | None, str | None]:
+    """(chip ref, None) or (None, reason to list) or raise KeyError for an unknown name."""
+    if name in device_map:
+        return device_map[name], None
+    if name in DEVICES:
+        return DEVICES[name], None
+    if name in chips:
+        return name, None
+    if name in UNSUPPORTED_DEVICES:
+        return None, UNSUPPORTED_DEVICES[name]
+    raise KeyError(name)
+
+
+def _map_model(name: str, model_map: Mapping[str, str], models: set[str]
+               ) -> tuple[str | None, str | None]:
+    if name in model_map:
+        return model_map[name], None
+    if name in MODELS:
+        return MODELS[name], None
+    if name in models:
+        return name, None
+    for pattern, reason in UNSUPPORTED_MODELS:
+        if re.search(pattern, name):
+            return None, reason
+    raise KeyError(name)
+
+
+def load_measurements(path: str | Path, device_map: Mapping[str, str] | None = None,
+                      model_map: Mapping[str, str] | None = None) -> MeasurementSet:
+    """Read and check a measurements CSV and map its rows to presets or user files.
+
+    Raises :class:`SpecError` listing every problem (each naming the file, the row and the
+    column); rows that are valid but cannot be represented are returned in ``unmapped``.
+    """
+    p = Path(path)
+    device_map, model_map = dict(device_map or {}), dict(model_map or {})
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise SpecError([f"{p.name}: cannot read file ({exc.strerror or exc})"]) from None
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise SpecError([f"{p.name}: empty file (expected a header with columns "
+                         f"{', '.join(REQUIRED_COLUMNS)})"]) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise SpecError([f"{p.name}: missing column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)})"])
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise SpecError([f"{p.name}: unknown column{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)} (optional: {', '.join(OPTIONAL_COLUMNS)})"])
+    col = {c: header.index(c) for c in header}
+    chips, models = set(list_chips()), set(list_models())
+    errors: list[str] = []
+    out = MeasurementSet(str(p))
+    for i, cells in enumerate(reader, start=1):
+        line = i + 1
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            errors.append(f"{p.name}: row {i} (line {line}): {len(cells)} fields, the header "
+                          f"has {len(header)}")
+            continue
+        get = lambda c: cells[col[c]].strip() if c in col else ""  # noqa: E731
+        at = lambda c: f"{p.name}: row {i} (line {line}), column {c}"  # noqa: E731
+        n_err = len(errors)
+        for c in ("device", "engine", "model", "precision", "source_url"):
+            if not get(c):
+                errors.append(f"{at(c)}: empty")
+        batch = _number(get("batch"), at("batch"), errors, integer=True, required=True)
+        inp = _number(get("input_tokens"), at("input_tokens"), errors, integer=True)
+        outp = _number(get("output_tokens"), at("output_tokens"), errors, integer=True)
+        dec = _number(get("decode_tok_s"), at("decode_tok_s"), errors)
+        pre = _number(get("prefill_tok_s"), at("prefill_tok_s"), errors)
+        ttft = _number(get("ttft_ms"), at("ttft_ms"), errors)
+        if len(errors) == n_err and dec is None and pre is None and ttft is None:
+            errors.append(f"{at('decode_tok_s')}: the row has no decode_tok_s, prefill_tok_s "
+                          "or ttft_ms")
+        spec = None
+        if get("precision"):
+            spec = PRECISIONS.get(_norm(get("precision")))
+            if spec is None:
+                errors.append(f"{at('precision')}: unknown precision {get('precision')!r} "
+                              f"(known: {', '.join(sorted(PRECISIONS))})")
+        dev_ref = model_ref = None
+        why: Unmapped | None = None
+        if get("device"):
+            try:
+                dev_ref, reason = _map_device(get("device"), device_map, chips)
+                if reason:
+                    why = Unmapped(i, "device", get("device"), reason)
+            except KeyError:
+                errors.append(f"{at('device')}: unknown device {get('device')!r} (known: "
+                              f"{', '.join(sorted(DEVICES))}, or a chip preset name; map it "
+                              f"with --device '{get('device')}=CHIP.yaml')")
+        if get("model"):
+            try:
+                model_ref, reason = _map_model(get("model"), model_map, models)
+                if reason and why is None:
+                    why = Unmapped(i, "model", get("model"), reason)
+            except KeyError:
+                errors.append(f"{at('model')}: unknown model {get('model')!r} (known: "
+                              f"{', '.join(sorted(MODELS))}, or a model preset name; map it "
+                              f"with --model '{get('model')}=MODEL.yaml')")
+        if len(errors) > n_err:
+            continue
+        m = Measurement(
+            row=i, line=line, device=get("device"), engine=get("engine"), model=get("model"),
+            precision_label=get("precision"), batch=int(batch), input_tokens=inp,
+            output_tokens=outp, decode_tok_s=dec, prefill_tok_s=pre, ttft_ms=ttft,
+            source=get("source_url"), notes=get("notes"),
+            chip=dev_ref if why is None else None,
+            model_ref=model_ref if why is None else None,
+            precision=spec.precision if spec else None, precision_note=spec.note if spec else "")
+        if why is None:
+            out.rows.append(m)
+        else:
+            out.unmapped.append((m, why))
+    if errors:
+        raise SpecError(errors)
+    if not out.rows and not out.unmapped:
+        raise SpecError([f"{p.name}: no data rows"])
+    return out

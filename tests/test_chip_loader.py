@@ -1,0 +1,97 @@
+"""Bad chip files: each problem is one line naming the file and the field path."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from chipdse.cli import main
+from microarch.loader import chip_from_dict, load_chip
+from microarch.schema import SpecError
+
+BASE = Path(__file__).resolve().parents[1] / "microarch" / "presets" / "jetson-agx-orin-64gb.yaml"
+
+
+def base() -> dict:
+    return yaml.safe_load(BASE.read_text())
+
+
+def errors_of(data: dict) -> list[str]:
+    with pytest.raises(SpecError) as exc:
+        chip_from_dict(data, "bad.yaml")
+    return exc.value.errors
+
+
+def test_wrong_unit_names_file_and_field():
+    d = base()
+    d["memory"][0]["bandwidth"] = "204.8 GB"
+    errs = errors_of(d)
+    assert errs == ["bad.yaml: memory[0].bandwidth: '204.8 GB' is not a bandwidth "
+                    "(expected e.g. '204.8 GB/s')"]
+
+
+def test_unknown_field_rejected():
+    d = base()
+    d["matrix"]["turbo"] = True
+    assert errors_of(d) == ["bad.yaml: matrix.turbo: unknown field"]
+
+
+@pytest.mark.parametrize("value", ["0 GB/s", "-5 GB/s"])
+def test_zero_or_negative_bandwidth(value):
+    d = base()
+    d["memory"][0]["bandwidth"] = value
+    (err,) = errors_of(d)
+    assert err.startswith("bad.yaml: memory[0].bandwidth: bandwidth must be > 0")
+
+
+def test_all_errors_collected():
+    d = base()
+    d["memory"][0]["bandwidth"] = "fast"
+    d["technology"]["clock"] = "1.3 GB"
+    del d["family"]
+    errs = errors_of(d)
+    assert len(errs) == 3
+    assert any("family: missing required field" in e for e in errs)
+    assert any("technology.clock" in e for e in errs)
+
+
+def test_unknown_format_and_family():
+    d = base()
+    d["matrix"]["peak_dense"]["fp5"] = "1 TFLOPS"
+    d["family"] = "nonesuch"
+    errs = errors_of(d)
+    assert any("matrix.peak_dense.fp5: unknown numeric format" in e for e in errs)
+    assert any("family: unknown family 'nonesuch'" in e for e in errs)
+
+
+def test_malformed_yaml_one_line(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\nmatrix: [unclosed\n")
+    with pytest.raises(SpecError) as exc:
+        load_chip(p)
+    assert len(exc.value.errors) == 1
+    assert exc.value.errors[0].startswith("broken.yaml: malformed YAML at line")
+
+
+def test_cli_bad_chip_is_one_line_exit_2(tmp_path):
+    d = base()
+    d["memory"][0]["bandwidth"] = "-1 GB/s"
+    p = tmp_path / "neg.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = CliRunner().invoke(main, ["estimate", "--chip", str(p), "--model", "qwen3-0.6b"])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert lines == ["error: neg.yaml: memory[0].bandwidth: bandwidth must be > 0, got -1e+09"]
+    assert "Traceback" not in r.output
+
+
+def test_user_file_round_trip(tmp_path):
+    d = base()
+    d["name"] = "my-orin"
+    d["memory"][0]["bandwidth"] = "409.6 GB/s"
+    p = tmp_path / "my.yaml"
+    p.write_text(yaml.safe_dump(d))
+    c = load_chip(p)
+    assert c.name == "my-orin"
+    assert c.dram.bandwidth_bytes_per_s == 409.6e9
