@@ -144,3 +144,110 @@ def operator_table(chip: str | Path | Chip, model: str | Path | ModelArch,
                 total_s=_f(k.time_s) * _f(op.count), bound=BOUNDS[int(np.asarray(k.bound))],
                 intensity=flops / dram if dram > 0 else float("inf")))
     return pd.DataFrame(rows)
+
+
+def chip_variant(chip: str | Path | Chip, name: str | None = None, *,
+                 compute_scale: float = 1.0, dram_bandwidth_scale: float = 1.0,
+                 sram_scale: float = 1.0, kv_sram_bytes: float | None = None,
+                 kv_sram_bandwidth_bytes_per_s: float | None = None,
+                 native_moe: bool | None = None, fused_nonlinear: bool | None = None,
+                 fused_conversion: bool | None = None, fused_dequant: bool | None = None,
+                 dispatch_per_operator_s: float | None = None,
+                 phase_mode: str | None = None, prefill_share: float | None = None,
+                 reconfiguration_latency_s: float | None = None) -> Chip:
+    """A what-if copy of a chip: scaled compute / DRAM bandwidth / SRAM, an added or resized
+    KV-cache SRAM, engines switched on or off, another phase policy. Unchanged fields keep
+    their sources; changed ones are recorded in ``sources`` as ``variant``."""
+    import dataclasses
+
+    from microarch.chip import MemoryKind, MemoryLevel
+    from microarch.power import default_memory_energy
+
+    c = load_chip(chip)
+    changes: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for label, v in (("compute_scale", compute_scale), ("dram_bandwidth_scale",
+                     dram_bandwidth_scale), ("sram_scale", sram_scale)):
+        if not v > 0:
+            raise UserError(f"chip_variant: {label} must be > 0, got {v!r}")
+    if compute_scale != 1.0:
+        changes["matrix"] = dataclasses.replace(c.matrix, peak_dense_ops_per_s={
+            k: v * compute_scale for k, v in c.matrix.peak_dense_ops_per_s.items()})
+        changes["vector"] = dataclasses.replace(
+            c.vector, peak_ops_per_s=c.vector.peak_ops_per_s * compute_scale,
+            special_function_ops_per_s=c.vector.special_function_ops_per_s * compute_scale)
+        notes["matrix"] = f"variant: compute x{compute_scale:g}"
+    memory = []
+    for m in c.memory:
+        if m.kind == MemoryKind.DRAM and dram_bandwidth_scale != 1.0:
+            m = dataclasses.replace(m, bandwidth_bytes_per_s=m.bandwidth_bytes_per_s
+                                    * dram_bandwidth_scale)
+            notes["memory.dram"] = f"variant: bandwidth x{dram_bandwidth_scale:g}"
+        if m.kind in (MemoryKind.SHARED, MemoryKind.LOCAL) and sram_scale != 1.0:
+            m = dataclasses.replace(m, capacity_bytes=m.capacity_bytes * sram_scale)
+            notes[f"memory.{m.name}"] = f"variant: capacity x{sram_scale:g}"
+        if m.kind == MemoryKind.KV and kv_sram_bytes is not None:
+            continue
+        memory.append(m)
+    if kv_sram_bytes is not None and kv_sram_bytes > 0:
+        bw = kv_sram_bandwidth_bytes_per_s or c.sram_bandwidth_bytes_per_s
+        memory.append(MemoryLevel("kv_sram", MemoryKind.KV, kv_sram_bytes, bw,
+                                  default_memory_energy("kv", c.technology.node_nm), True, 0.0))
+        notes["memory.kv_sram"] = (f"variant: {kv_sram_bytes / 2**20:g} MiB KV SRAM at "
+                                   f"{bw / 1e9:g} GB/s")
+    changes["memory"] = tuple(memory)
+    if native_moe is not None:
+        changes["sparse"] = dataclasses.replace(c.sparse, native_moe=native_moe)
+    q = {k: v for k, v in (("fused_nonlinear", fused_nonlinear),
+                           ("fused_conversion", fused_conversion),
+                           ("fused_dequant", fused_dequant)) if v is not None}
+    if q:
+        changes["quant"] = dataclasses.replace(c.quant, **q)
+    if dispatch_per_operator_s is not None:
+        changes["dispatch"] = dataclasses.replace(c.dispatch,
+                                                  per_operator_s=dispatch_per_operator_s)
+    ph: dict[str, Any] = {}
+    if phase_mode is not None:
+        ph["mode"] = phase_mode
+    if prefill_share is not None:
+        ph.update(prefill_compute_share=prefill_share, prefill_bandwidth_share=prefill_share,
+                  prefill_sram_share=prefill_share)
+    if reconfiguration_latency_s is not None:
+        ph["reconfiguration_latency_s"] = reconfiguration_latency_s
+    try:
+        if ph:
+            changes["phase"] = dataclasses.replace(c.phase, **ph)
+        sources = dict(c.sources)
+        sources.update(notes)
+        return dataclasses.replace(c, name=name or f"{c.name}-variant", sources=sources,
+                                   **changes)
+    except ValueError as exc:
+        raise UserError(f"chip_variant: {exc}") from None
+
+
+def list_studies() -> list[tuple[str, str]]:
+    """(name, question) of every study in the ``studies`` package."""
+    reg = _studies()
+    return [(n, reg.get_study(n).QUESTION) for n in reg.REGISTRY]
+
+
+def study(name: str, out_dir: str | Path, quick: bool = False, seed: int = 0):
+    """Run a study and write its outputs to ``out_dir``; returns its ``StudyResult``.
+
+    Studies sit above chipdse (they use only this module), so they are looked up by module
+    name at call time, like plugins, rather than imported here.
+    """
+    reg = _studies()
+    try:
+        mod = reg.get_study(name)
+    except KeyError as exc:
+        raise UserError(str(exc).strip('"')) from None
+    result = mod.run(out_dir, quick=quick, seed=seed)
+    reg.write_result(result, out_dir, quick, seed)
+    return result
+
+
+def _studies():
+    import importlib
+
+    return importlib.import_module("studies")

@@ -209,6 +209,28 @@ def _zero(x: Any) -> bool:
     return np.ndim(x) == 0 and float(x) == 0.0
 
 
+def _sum(*terms: Any) -> Any:
+    """Sum that skips scalar zeros (saves whole-array passes in large sweeps)."""
+    live = [t for t in terms if not _zero(t)]
+    if not live:
+        return 0.0
+    out = live[0]
+    for t in live[1:]:
+        out = out + t
+    return out
+
+
+def _max(*terms: Any) -> Any:
+    """Element-wise maximum that skips scalar zeros (times are never negative)."""
+    live = [t for t in terms if not _zero(t)]
+    if not live:
+        return 0.0
+    out = live[0]
+    for t in live[1:]:
+        out = np.maximum(out, t)
+    return out
+
+
 def _sel(cond: Any, a: Any, b: Any) -> Any:
     """``np.where`` that stays a cheap Python branch for scalar conditions."""
     if np.ndim(cond) == 0:
@@ -363,16 +385,16 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
         kv_sram = zero if _zero(where.kv_sram_fraction) else where.kv_sram_fraction * kv
         kv_dram = kv - kv_sram
 
-    dram_bytes = w_dram + act_dram + kv_dram + dram_extra
-    sram_bytes = w_sram + act_sram
+    dram_bytes = _sum(w_dram, act_dram, kv_dram, dram_extra)
+    sram_bytes = _sum(w_sram, act_sram)
     dram_s = dram_bytes / chip.dram_bw
     sram_s = sram_bytes / chip.sram_bw
     kv_s = zero if _zero(kv_sram) else kv_sram / chip.kv_bw
     overhead = dispatches * chip.per_op_s
     if not _zero(op.experts):
         overhead = overhead + op.experts * chip.per_expert_s
-    busy = np.maximum(np.maximum(compute, dram_s), np.maximum(sram_s, kv_s))
-    time_s = busy + serial + overhead
+    busy = _max(compute, dram_s, sram_s, kv_s)
+    time_s = _sum(busy, serial, overhead)
 
     if with_bound:
         stack = np.stack(np.broadcast_arrays(
@@ -382,8 +404,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     else:
         bound = -1
 
-    energy = (flops_energy + vec_energy + dram_bytes * (chip.dram_energy + chip.sram_energy)
-              + sram_bytes * chip.sram_energy + chip.static_power_w * time_s)
+    energy = _sum(flops_energy, vec_energy, dram_bytes * (chip.dram_energy + chip.sram_energy),
+                  sram_bytes * chip.sram_energy, chip.static_power_w * time_s)
     if not _zero(kv_sram):
         energy = energy + kv_sram * chip.kv_energy
     return OpCost(time_s=time_s, compute_s=compute, dram_s=dram_s, sram_s=sram_s, kv_s=kv_s,
