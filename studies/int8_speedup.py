@@ -68,7 +68,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
     answer = (
         f"Conventional chips: total speed-up {conv.speedup_total.min():.2f}-"
         f"{conv.speedup_total.max():.2f}x (median {conv.speedup_total.median():.2f}x; "
-        f"prefill {conv.speedup_prefill.median():.2f}x, decode {conv.speedup_decode.median():.2f}x);"
+        f"prefill {conv.speedup_prefill.median():.2f}x, "
+        f"decode {conv.speedup_decode.median():.2f}x);"
         f" {conv_in:.0%} of (chip, model) pairs fall inside {lo}-{hi}x. "
         f"Native / fused chips: {nat.speedup_total.min():.2f}-{nat.speedup_total.max():.2f}x "
         f"(median {nat.speedup_total.median():.2f}x); {nat_ok:.0%} reach {NATIVE_TARGET}x. "
