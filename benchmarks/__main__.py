@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_analytic"]
+MODULES = ["bench_analytic", "bench_sim"]
 
 
 def main(argv: list[str]) -> int:

@@ -24,10 +24,11 @@ Perplexity is exp(loss).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -163,7 +164,7 @@ class LossLaw:
         return out
 
     def with_coefficients(self, coefficients: Mapping[str, float], name: str | None = None,
-                          source: str | None = None) -> "LossLaw":
+                          source: str | None = None) -> LossLaw:
         """A copy with (some) coefficients replaced."""
         unknown = set(coefficients) - set(self.coefficients)
         if unknown:

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from chipdse.analytic import evaluate
+from chipdse.calibrate import Calibration, Validation, calibrate, validate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
+from chipdse.measurements import builtin_measurements_path, load_measurements
 from microarch.chip import Chip
 from microarch.formats import get_format
 from microarch.loader import list_chips
@@ -27,7 +29,9 @@ from workloads.ops import ArchArrays, kv_cache_bytes, phase_operators, weights_t
 from workloads.precision import Precision
 
 __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precision",
-           "Estimate", "estimate", "operator_table"]
+           "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
+           "calibrate", "validate", "Calibration", "Validation", "load_measurements",
+           "builtin_measurements_path"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:

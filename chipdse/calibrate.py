@@ -15,8 +15,12 @@ overheads in [0, 50 us]), plus a weak pull towards a generic prior (:data:`PRIOR
 the data) so that a term the rows barely constrain stays finite. Before fitting, every candidate
 term is moved by a fixed step (efficiency x 0.8, overhead + 5 us); a term that changes no
 prediction by 1 % is *not identified* by those rows (e.g. prefill matrix efficiency from
-decode-only rows) and is left out of the fit. After fitting, a term whose uncertainty the data
-did not at least halve relative to the prior is reported as *weak*.
+decode-only rows) and is left out of the fit. After fitting, each term's 1-sigma uncertainty
+is estimated from the rows alone (Jacobian at the solution, residual scatter floored at 3 %);
+a term the rows fix no better than +-0.5 in ln(efficiency) (about a factor 1.6) or +-2.5 us is
+reported as *weak*: its value leans on the prior. Pairs correlated beyond |r| = 0.9 are
+reported: the rows then fix only their combination (e.g. FP16 matrix efficiency and the
+weight-only factor when every GEMM is weight-only).
 """
 
 from __future__ import annotations
@@ -25,26 +29,38 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy.optimize import least_squares
 
 from chipdse.analytic import evaluate
 from chipdse.cost import ChipParams
 from chipdse.errors import UserError
-from chipdse.measurements import Measurement
+from chipdse.measurements import (
+    Measurement,
+    MeasurementSet,
+    builtin_measurements_path,
+    load_measurements,
+)
 from microarch.chip import Chip, Efficiency
-from microarch.loader import load_chip
+from microarch.loader import chip_from_dict, load_chip, preset_path
+from microarch.schema import load_yaml
 from workloads.loader import load_model
 from workloads.model import ModelArch
+from workloads.ops import ArchArrays, phase_operators
 from workloads.precision import Precision
 
 __all__ = ["PRIOR", "FRACTION_BOUNDS", "OVERHEAD_BOUNDS_S", "Target", "TermReport", "FitResult",
            "term_value", "apply_terms", "candidate_terms", "build_targets", "predict",
            "fit_terms", "leave_one_model_out", "prediction_table", "mape_table",
-           "precision_label"]
+           "precision_label", "format_value", "select_rows", "Calibration", "calibrate",
+           "calibrated_chip_yaml", "family_block_yaml", "Validation", "validate",
+           "scatter_figure"]
 
 FRACTION_BOUNDS = (0.05, 1.0)
 OVERHEAD_BOUNDS_S = (0.0, 50e-6)
@@ -62,7 +78,8 @@ PRIOR: dict[str, float] = {
 _OVERHEAD_UNIT_S = 5e-6   # prior scale and screening step of the overhead terms
 _SCREEN_FACTOR = 0.8      # screening step of the efficiency terms
 _SCREEN_MIN = 0.01        # a term must move some prediction by 1 % to be identified
-_WEAK_RATIO = 0.5         # data must at least halve the prior's uncertainty
+_WEAK_STD = 0.5           # rows alone fix ln(efficiency) to +-0.5 or an overhead to +-2.5 us
+_SIGMA_FLOOR = 0.03       # per-row model error assumed at least 3 % when judging uncertainty
 
 
 def _is_overhead(name: str) -> bool:
@@ -79,7 +96,10 @@ def _bounds(name: str) -> tuple[float, float]:
 
 def _check_name(name: str) -> None:
     if name.startswith("efficiency.matrix."):
-        Efficiency(matrix={name.split(".", 2)[2]: 1.0})  # raises for an unknown format
+        try:
+            Efficiency(matrix={name.split(".", 2)[2]: 1.0})  # raises for an unknown format
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"calibration term {name!r}: {str(exc).strip(chr(34))}") from None
     elif name not in PRIOR or name == "efficiency.matrix":
         known = ", ".join(k for k in PRIOR if k != "efficiency.matrix")
         raise UserError(f"unknown calibration term {name!r} (known: efficiency.matrix.<format>, "
@@ -232,7 +252,7 @@ def predict(targets: Sequence[Target], value_sets: Sequence[Mapping[str, float]]
 
 def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None,
                     loader: _Loader | None = None) -> list[str]:
-    """Terms the cost model uses for these rows on these chips."""
+    """Terms the cost model uses for these rows on these chips (read off their operators)."""
     loader = loader or _Loader(chips)
     fmts: set[str] = set()
     weight_only = moe = False
@@ -240,11 +260,15 @@ def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None 
         chip, p = loader.chip(t.m.chip or ""), t.m.precision
         if p is None:
             continue
-        att = p.activations if p.a.bits >= 16 else "fp16"
-        for f in (p.gemm_format(), p.gemm_format(p.head), att):
-            fmts.add(chip.matrix.execution_format(f))
-        weight_only |= (p.weight_only() or p.weight_only(p.head)) and chip.quant.fused_dequant
-        moe |= loader.model(t.m.model_ref or "").is_moe and not chip.sparse.native_moe
+        a = ArchArrays.from_model(loader.model(t.m.model_ref or ""))
+        ops = (phase_operators(a, p, t.batch, t.tokens, 0.0) if t.phase == "prefill"
+               else phase_operators(a, p, t.batch, 1.0, t.tokens))
+        for op in ops:
+            if op.engine != "matrix":
+                continue
+            fmts.add(chip.matrix.execution_format(op.fmt))
+            weight_only |= op.weight_only and chip.quant.fused_dequant
+            moe |= bool(np.any(np.asarray(op.experts) > 0)) and not chip.sparse.native_moe
     names = [f"efficiency.matrix.{f}" for f in sorted(fmts)]
     if weight_only:
         names.append("efficiency.weight_only_gemm")
@@ -260,10 +284,12 @@ def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None 
 class TermReport:
     """What a fit did with one term.
 
-    status: "fitted" (the data pin it), "weak" (fitted, but the prior carries at least half of
-    its uncertainty), "not identified" (no row is sensitive to it; held, not fitted).
+    status: "fitted" (the rows pin it), "weak" (fitted, but the rows alone leave it uncertain
+    by more than a factor 1.6 or 2.5 us, so it leans on the prior), "not identified" (no row
+    is sensitive to it; held, not fitted).
     sensitivity: largest |change of ln(predicted time)| over the rows for the screening step.
-    rel_std: 1-sigma uncertainty (relative for efficiencies, in seconds for overheads).
+    rel_std: 1-sigma uncertainty from the rows alone (relative for efficiencies, in seconds
+    for overheads).
     """
 
     name: str
@@ -308,29 +334,26 @@ def _u(name: str, x: float) -> float:
 
 def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None,
               terms: Sequence[str] | None = None, prior_weight: float = 0.1,
-              hold: Mapping[str, float] | None = None, start: str = "prior",
+              hold: Mapping[str, float] | None = None,
               loader: _Loader | None = None) -> FitResult:
     """Fit one set of term values to ``targets`` (all chips of the targets share them).
 
-    ``terms`` defaults to :func:`candidate_terms`. ``hold`` gives the values of terms that are
-    not identified (default: the :data:`PRIOR`); ``start="chip"`` starts from the first chip's
-    current values instead of the prior (the prior's centre does not change).
+    ``terms`` defaults to :func:`candidate_terms`. ``hold`` gives the values that terms which
+    turn out not to be identified keep (default: the :data:`PRIOR`). Every fit starts from the
+    prior, so its result does not depend on the chips' current terms.
     """
     if not targets:
         raise UserError("no measurements to fit (no row of these chips has a comparable "
                         "decode or prefill number)")
     loader = loader or _Loader(chips)
     chip_refs = sorted({t.m.chip or "" for t in targets})
-    chip_objs = {c: loader.chip(c) for c in chip_refs}
     names = list(terms) if terms is not None else candidate_terms(targets, loader=loader)
     for n in names:
         _check_name(n)
     prior = np.array([_prior(n) for n in names])
     lo = np.array([_bounds(n)[0] for n in names])
     hi = np.array([_bounds(n)[1] for n in names])
-    first = chip_objs[chip_refs[0]]
-    x_start = np.array([term_value(first, n) for n in names]) if start == "chip" else prior
-    x_start = np.clip(x_start, lo, hi)
+    x_start = np.clip(prior, lo, hi)
     held_vals = {n: (hold or {}).get(n, _prior(n)) for n in names}
     measured = np.array([t.measured_s for t in targets])
 
@@ -339,8 +362,10 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
     sets = [base]
     for n in names:
         v = base[n]
-        sets.append({**base, n: v + _OVERHEAD_UNIT_S if _is_overhead(n)
-                     else (v * _SCREEN_FACTOR if v * _SCREEN_FACTOR >= lo[0] else v / 0.8)})
+        step = v * _SCREEN_FACTOR
+        if step < FRACTION_BOUNDS[0]:
+            step = min(v / _SCREEN_FACTOR, FRACTION_BOUNDS[1])
+        sets.append({**base, n: v + _OVERHEAD_UNIT_S if _is_overhead(n) else step})
     t_scr = predict(targets, sets, loader=loader)
     sens = np.max(np.abs(np.log(t_scr[:, 1:] / t_scr[:, :1])), axis=0)
     free = [i for i, n in enumerate(names) if sens[i] >= _SCREEN_MIN]
@@ -368,7 +393,7 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
         return np.concatenate([np.log(cache[key] / measured), prior_res(z)])
 
     def jac(z: np.ndarray) -> np.ndarray:
-        zl, zh = lo[free] / scale, hi[free] / scale
+        zh = hi[free] / scale
         steps = []
         for j in range(len(z)):
             h = 1e-5 * max(abs(z[j]), 1.0)
@@ -381,13 +406,12 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
         x = z * scale
         jp = np.diag([prior_weight * (s / _OVERHEAD_UNIT_S if _is_overhead(n) else 1.0 / v)
                       for n, v, s in zip(fnames, x, scale)])
-        del zl
         return np.vstack([jd, jp])
 
     if fnames:
         z0 = x_start[free] / scale
         res = least_squares(fun, z0, jac=jac, bounds=(lo[free] / scale, hi[free] / scale),
-                            method="trf", x_scale="jac", ftol=1e-10, xtol=1e-10, gtol=1e-10,
+                            method="trf", x_scale="jac", ftol=1e-8, xtol=1e-8, gtol=1e-8,
                             max_nfev=200)
         z, success, message = res.x, bool(res.success), str(res.message)
         jd = jac(z)[: len(targets)]
@@ -404,16 +428,16 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
     ju = jd / dudz if len(fnames) else jd
     resid = np.log(pred / measured)
     dof = max(len(targets) - len(fnames), 1)
-    sigma2 = max(float(np.sum(resid ** 2)) / dof, 1e-6)
+    sigma2 = max(float(np.sum(resid ** 2)) / dof, _SIGMA_FLOOR ** 2)
     correlated: list[tuple[str, str, float]] = []
     reports = []
     if fnames:
-        h = ju.T @ ju + prior_weight ** 2 * np.eye(len(fnames))
-        cov = np.linalg.inv(h)
-        ratio = np.sqrt(np.diag(cov)) * prior_weight
-        std_u = np.sqrt(sigma2 * np.diag(cov))
-        d = np.sqrt(np.diag(cov))
-        corr = cov / np.outer(d, d)
+        # Data-only covariance (no prior): a direction the rows do not constrain gets a huge
+        # variance instead of being hidden by the prior.
+        lam, vec = np.linalg.eigh(ju.T @ ju)
+        cov = sigma2 * (vec / np.maximum(lam, 1e-12)) @ vec.T
+        std_u = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(std_u, std_u)
         for a in range(len(fnames)):
             for b in range(a + 1, len(fnames)):
                 if abs(corr[a, b]) > 0.9:
@@ -423,7 +447,7 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
             j = fnames.index(n)
             v = fitted[n]
             std = float(std_u[j] * _OVERHEAD_UNIT_S if _is_overhead(n) else std_u[j])
-            status = "fitted" if ratio[j] < _WEAK_RATIO else "weak"
+            status = "fitted" if std_u[j] < _WEAK_STD else "weak"
             at_b = bool(abs(v - lo[i]) <= 1e-6 * max(hi[i], 1e-9)
                         or abs(v - hi[i]) <= 1e-6 * max(hi[i], 1e-9))
             reports.append(TermReport(n, v, float(prior[i]), status, float(sens[i]), std, at_b))
@@ -509,3 +533,307 @@ def _fmt(v: float, name: str) -> str:
 def format_value(name: str, v: float) -> Any:
     """A term value as written to YAML: a quantity string for overheads, else a number."""
     return f"{v * 1e6:.4g} us" if _is_overhead(name) else round(float(v), 4)
+
+
+# ---- front-door functions -----------------------------------------------------------------
+
+def _row_ranges(rows: Iterable[int]) -> str:
+    """[1, 2, 3, 5] -> "1-3, 5"."""
+    rs = sorted(set(rows))
+    out, i = [], 0
+    while i < len(rs):
+        j = i
+        while j + 1 < len(rs) and rs[j + 1] == rs[j] + 1:
+            j += 1
+        out.append(f"{rs[i]}" if i == j else f"{rs[i]}-{rs[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def select_rows(ms: MeasurementSet, chip: str | Chip | None = None,
+                batches: Sequence[int] | None = None) -> tuple[list[Measurement], Chip | None]:
+    """Rows of ``ms`` measured on ``chip`` (matched by preset reference or by chip name), with
+    the rows' chip replaced by ``chip`` so that predictions use it; optionally only ``batches``.
+    """
+    rows = [m for m in ms.rows if not batches or m.batch in batches]
+    if chip is None:
+        return rows, None
+    ref = chip if isinstance(chip, str) else None
+    obj = chip if isinstance(chip, Chip) else load_chip(chip)
+    names: dict[str, str] = {}
+    picked = []
+    for m in rows:
+        if m.chip not in names:
+            names[m.chip or ""] = load_chip(m.chip or "").name
+        if m.chip == ref or names[m.chip or ""] == obj.name:
+            picked.append(dataclasses.replace(m, chip=ref or obj.name))
+    return picked, obj
+
+
+@dataclass
+class Calibration:
+    """Result of :func:`calibrate`: the fit, the chip it applies to, and where the rows came
+    from."""
+
+    chip_ref: str
+    chip: Chip
+    fit: FitResult
+    measurements: MeasurementSet
+    batches: list[int] | None
+
+    @property
+    def values(self) -> dict[str, float]:
+        return dict(self.fit.values)
+
+    @property
+    def calibrated_chip(self) -> Chip:
+        return apply_terms(self.chip, self.fit.values)
+
+    def source_text(self, carried_from: str | None = None) -> str:
+        f = self.fit
+        devices = sorted({d for d in f.table.device})
+        text = (f"fitted by chipdse calibrate to rows {_row_ranges(f.rows)} of "
+                f"{Path(self.measurements.path).name} ({'; '.join(devices)}"
+                + (f"; batch {', '.join(map(str, self.batches))}" if self.batches else "")
+                + f"): decode MAPE {100 * f.mape('decode'):.1f} %, "
+                f"prefill MAPE {100 * f.mape('prefill'):.1f} %")
+        if carried_from:
+            text += f"; fitted on {carried_from}, carried to this chip without refitting"
+        return text
+
+    def term_source(self, name: str, carried_from: str | None = None) -> str:
+        rep = self.fit.term(name)
+        s = self.source_text(carried_from)
+        if rep.status == "weak":
+            s += "; weakly identified by these rows (leans on the generic prior)"
+        for a, b, r in self.fit.correlated:
+            if name in (a, b):
+                other = b if name == a else a
+                s += f"; correlated with {other} (r = {r:+.2f}): the rows fix their combination"
+        return s
+
+    def terms_frame(self) -> pd.DataFrame:
+        rows = []
+        for t in self.fit.terms:
+            ov = _is_overhead(t.name)
+            k = 1e6 if ov else 1.0
+            rows.append(dict(term=t.name, value=t.value * k, unit="us" if ov else "fraction",
+                             prior=t.prior * k, status=t.status + (" (at bound)" if t.at_bound
+                                                                    else ""),
+                             sensitivity=t.sensitivity,
+                             std=(t.rel_std * k) if t.status != "not identified" else math.nan))
+        return pd.DataFrame(rows)
+
+
+def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None = None,
+              device_map: Mapping[str, str] | None = None,
+              model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
+              phases: Sequence[str] = ("decode", "prefill"), terms: Sequence[str] | None = None,
+              prior_weight: float = 0.1) -> Calibration:
+    """Fit ``chip``'s family terms to the rows of ``measurements`` measured on it (the
+    built-in data by default)."""
+    ms = _as_set(measurements, device_map, model_map)
+    rows, obj = select_rows(ms, chip, batches)
+    ref = chip if isinstance(chip, str) else obj.name
+    targets = build_targets(rows, phases)
+    if not targets:
+        raise UserError(f"no row of {Path(ms.path).name} is measured on chip {obj.name!r} "
+                        f"(devices mapped: {', '.join(ms.chips) or 'none'}); map a device to it "
+                        f"with --device 'NAME={ref}'")
+    loader = _Loader({ref: obj})
+    names = list(terms) if terms is not None else candidate_terms(targets, loader=loader)
+    # A term the rows cannot identify keeps the chip's own value (it is not written either).
+    hold = {n: term_value(obj, n) for n in names}
+    fit = fit_terms(targets, terms=names, prior_weight=prior_weight, hold=hold, loader=loader)
+    return Calibration(ref, obj, fit, ms, list(batches) if batches else None)
+
+
+def _as_set(measurements: str | Path | MeasurementSet | None, device_map, model_map
+            ) -> MeasurementSet:
+    if isinstance(measurements, MeasurementSet):
+        return measurements
+    return load_measurements(measurements or builtin_measurements_path(), device_map, model_map)
+
+
+def _chip_file(ref: str) -> Path:
+    p = Path(ref)
+    if ref.endswith((".yaml", ".yml")) or p.is_file():
+        return p
+    return preset_path(ref)
+
+
+def _set_leaf(d: dict, keys: Sequence[str], value: Any, source: str) -> None:
+    for k in keys[:-1]:
+        if not isinstance(d.get(k), dict):
+            d[k] = {}
+        d = d[k]
+    d[keys[-1]] = {"value": value, "source": source}
+
+
+def _write_terms(raw: dict, cal: Calibration, carried_from: str | None) -> dict:
+    for name, v in cal.fit.values.items():
+        src = cal.term_source(name, carried_from)
+        if name.startswith("efficiency.matrix."):
+            keys = ["efficiency", "matrix", name.split(".", 2)[2]]
+        elif name == "dispatch.per_operator":
+            keys = ["dispatch", "per_operator"]
+        elif name == "sparse.per_expert_overhead":
+            keys = ["sparse", "per_expert_overhead"]
+        else:
+            keys = ["efficiency", name.split(".", 1)[1]]
+        _set_leaf(raw, keys, format_value(name, v), src)
+    return raw
+
+
+def _header(cal: Calibration, carried_from: str | None) -> str:
+    f = cal.fit
+    lines = [f"Calibrated by chipdse calibrate from {Path(_chip_file(cal.chip_ref)).name}"
+             if carried_from is None else
+             f"Terms fitted on {carried_from} by chipdse calibrate, carried without refitting",
+             f"Rows: {_row_ranges(f.rows)} of {Path(cal.measurements.path).name}"
+             + (f" (batch {', '.join(map(str, cal.batches))})" if cal.batches else ""),
+             f"Fit error: decode MAPE {100 * f.mape('decode'):.1f} %, "
+             f"prefill MAPE {100 * f.mape('prefill'):.1f} %  (prior weight {f.prior_weight})"]
+    for t in f.terms:
+        ov = _is_overhead(t.name)
+        val = f"{t.value * 1e6:.3g} us" if ov else f"{t.value:.3g}"
+        lines.append(f"  {t.name}: {val} [{t.status}{', at bound' if t.at_bound else ''}]")
+    for a, b, r in f.correlated:
+        lines.append(f"  {a} and {b} are correlated (r = {r:+.2f}): only their combination is "
+                     "identified")
+    return "".join(f"# {ln}\n" for ln in lines)
+
+
+def calibrated_chip_yaml(cal: Calibration, sibling: str | None = None) -> str:
+    """The chip file (YAML text) of ``cal.chip_ref`` -- or of ``sibling``, a chip of the same
+    family -- with the fitted terms written in as ``{value, source}`` leaves."""
+    ref = sibling or cal.chip_ref
+    if sibling is not None:
+        sib = load_chip(sibling)
+        if sib.family != cal.chip.family:
+            raise UserError(f"--apply-to {sibling}: family {sib.family!r} differs from "
+                            f"{cal.chip.name}'s family {cal.chip.family!r}; calibrated terms "
+                            "belong to one family and software stack")
+    raw = load_yaml(_chip_file(ref))
+    if not isinstance(raw, dict):
+        raise UserError(f"{_chip_file(ref).name}: not a chip mapping")
+    _write_terms(raw, cal, cal.chip.name if sibling else None)
+    text = _header(cal, cal.chip.name if sibling else None) + yaml.safe_dump(
+        raw, sort_keys=False, allow_unicode=True, width=100)
+    chip_from_dict(yaml.safe_load(text), _chip_file(ref).name)  # must load back
+    return text
+
+
+def family_block_yaml(cal: Calibration) -> str:
+    """The ``families.yaml`` entry of the chip's family with the fitted terms written in."""
+    path = Path(str(resources.files("microarch"))) / "presets" / "families.yaml"
+    families = load_yaml(path)
+    fam = cal.chip.family
+    block = dict(families.get(fam) or {"description": fam, "efficiency": {}, "dispatch": {}})
+    _write_terms(block, cal, None)
+    return _header(cal, None) + yaml.safe_dump({fam: block}, sort_keys=False,
+                                               allow_unicode=True, width=100)
+
+
+@dataclass
+class Validation:
+    """Result of :func:`validate`: per-row predictions (``results``), the cross-validation
+    (``loo``), MAPE tables, and the rows that were not mapped."""
+
+    results: pd.DataFrame
+    loo: pd.DataFrame
+    summary: pd.DataFrame
+    unmapped: pd.DataFrame
+    measurements: MeasurementSet
+
+
+def validate(measurements: str | Path | MeasurementSet | None = None,
+             chips: Sequence[str | Chip] | None = None,
+             device_map: Mapping[str, str] | None = None,
+             model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
+             loo: bool = True, prior_weight: float = 0.1,
+             progress: Callable[[str], None] | None = None) -> Validation:
+    """Predicted vs measured for every mapped row (with the chips as they are: presets, or the
+    ``chips`` given, matched to rows by name), and leave-one-model-out cross-validation."""
+    ms = _as_set(measurements, device_map, model_map)
+    loader = _Loader()
+    if chips:
+        rows: list[Measurement] = []
+        for c in chips:
+            picked, obj = select_rows(ms, c, batches)
+            ref = c if isinstance(c, str) else obj.name
+            loader.chips[ref] = obj
+            rows += picked
+    else:
+        rows, _ = select_rows(ms, None, batches)
+    targets = build_targets(rows)
+    if not targets:
+        raise UserError(f"no comparable rows in {Path(ms.path).name} for the chips given")
+    pred = predict(targets, [{}], loader=loader)[:, 0]
+    results = prediction_table(targets, pred)
+    parts = [mape_table(results).assign(predictor="preset")]
+    loo_tab = pd.DataFrame()
+    if loo:
+        loo_tab = leave_one_model_out(targets, prior_weight=prior_weight, loader=loader,
+                                      progress=progress)
+        if not loo_tab.empty:
+            key = ["row", "phase"]
+            results = results.merge(
+                loo_tab[key + ["predicted", "error"]].rename(
+                    columns={"predicted": "loo_predicted", "error": "loo_error"}),
+                on=key, how="left")
+            parts.append(mape_table(loo_tab).assign(predictor="leave-one-model-out"))
+    summary = pd.concat(parts, ignore_index=True)
+    unm = [dict(row=u.row, device=m.device, model=m.model, precision=m.precision_label,
+                batch=m.batch, column=u.column, reason=u.reason) for m, u in ms.unmapped]
+    skipped = [dict(row=m.row, device=m.device, model=m.model, precision=m.precision_label,
+                    batch=m.batch, column=phase, reason=why)
+               for m in rows for phase, why in m.skipped_phases.items()]
+    unmapped = pd.DataFrame(unm + skipped, columns=["row", "device", "model", "precision",
+                                                    "batch", "column", "reason"])
+    return Validation(results, loo_tab, summary, unmapped, ms)
+
+
+def scatter_figure(results: pd.DataFrame, title: str = "chipdse predicted vs measured"):
+    """Log-log predicted vs measured, one panel per phase, one colour per device; filled
+    markers: the chips as they are; open markers: leave-one-model-out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = [p for p in ("decode", "prefill") if (results.phase == p).any()]
+    fig, axes = plt.subplots(1, max(len(phases), 1), figsize=(5.2 * max(len(phases), 1), 4.8),
+                             squeeze=False)
+    devices = sorted(results.device.unique())
+    colours = plt.get_cmap("tab10")
+    for ax, phase in zip(axes[0], phases):
+        t = results[results.phase == phase]
+        for i, dev in enumerate(devices):
+            d = t[t.device == dev]
+            if d.empty:
+                continue
+            c = colours(i % 10)
+            ax.scatter(d.measured, d.predicted, color=c, s=22, label=dev)
+            if "loo_predicted" in d:
+                ax.scatter(d.measured, d.loo_predicted, facecolors="none", edgecolors=c, s=30)
+        lo = float(np.nanmin([t.measured.min(), t.predicted.min()])) / 1.5
+        hi = float(np.nanmax([t.measured.max(), t.predicted.max()])) * 1.5
+        xs = np.array([lo, hi])
+        ax.plot(xs, xs, color="black", lw=0.8)
+        for f, ls in ((0.1, ":"), (0.2, "--")):
+            ax.plot(xs, xs * (1 + f), color="grey", lw=0.6, ls=ls)
+            ax.plot(xs, xs * (1 - f), color="grey", lw=0.6, ls=ls)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        unit = "tokens/s (aggregate)" if phase == "decode" else "s"
+        ax.set_xlabel(f"measured {phase} {unit}")
+        ax.set_ylabel(f"predicted {phase} {unit}")
+        ax.set_title(f"{phase} (lines: ±10 %, ±20 %)", fontsize=9)
+        ax.grid(True, which="both", lw=0.3, alpha=0.5)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{title}\nfilled: chip as loaded; open: leave-one-model-out", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -16,7 +16,8 @@ Conventions of the format (they follow the published TensorRT Edge-LLM ``llm_ben
   context of a generation after a prompt). Two engine conventions refine it: with no
   ``output_tokens`` the decode was measured right after the prompt (``llm_bench`` reports
   decode at pastKV = input length); ``llama-bench`` runs its ``tg`` test without a prompt, so
-  only ``output_tokens / 2`` is cached.
+  only ``output_tokens / 2`` is cached. With neither count published the context is unknown
+  and taken as 1 token (KV-cache traffic left out).
 
 Device and model names map to chipdse presets through the tables below, through a preset of the
 same name, or through ``NAME=FILE`` maps given by the user. Names that chipdse knows it cannot
@@ -30,10 +31,10 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
 
 from microarch.loader import list_chips
 from microarch.schema import SpecError
@@ -112,9 +113,11 @@ PRECISIONS: dict[str, PrecisionSpec] = {
                            "scales and the W4A4 GEMM path unless --no-quantize-activations; LM "
                            "head FP16 and KV FP16 assumed (opt-in flags); the measured NVFP4 "
                            "decode being slightly slower than INT4 AWQ agrees with FP16 KV"),
-    "nvfp4 (vit fp16)": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "fp16"),
-                                      "as NVFP4 for the language model; the ViT is not costed "
-                                      "(text-only prefill)"),
+    "nvfp4 (vit fp16)": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "nvfp4"),
+                                      "NVFP4 W4A4 language model, KV FP16; LM head NVFP4: with an "
+                                      "FP16 head the published Qwen2.5-VL-7B decode (59.2 tok/s "
+                                      "on AGX Thor) would need 290 GB/s, above the 273 GB/s "
+                                      "peak; the ViT is not costed (text-only prefill)"),
     "fp16": PrecisionSpec(_p("fp16", "fp16", "fp16", "fp16"), "FP16 weights, activations, KV"),
     "fp8": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
                          "FP8 weights and activations; LM head and KV FP16 (assumption)"),
@@ -164,10 +167,6 @@ class Measurement:
     model_ref: str | None = None
     precision: Precision | None = None
     precision_note: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.device} | {self.model} | {self.precision_label} | batch {self.batch}"
 
     @property
     def decode_context(self) -> int:
@@ -221,21 +220,9 @@ class MeasurementSet:
     rows: list[Measurement] = field(default_factory=list)
     unmapped: list[tuple[Measurement, Unmapped]] = field(default_factory=list)
 
-    def for_chips(self, chips: set[str]) -> "MeasurementSet":
-        """The rows whose device maps to one of ``chips`` (preset names or paths)."""
-        return MeasurementSet(self.path, [m for m in self.rows if m.chip in chips],
-                              list(self.unmapped))
-
-    def where(self, keep) -> "MeasurementSet":
-        return MeasurementSet(self.path, [m for m in self.rows if keep(m)], list(self.unmapped))
-
     @property
     def chips(self) -> list[str]:
         return sorted({m.chip for m in self.rows if m.chip})
-
-    @property
-    def models(self) -> list[str]:
-        return sorted({m.model_ref for m in self.rows if m.model_ref})
 
 
 def builtin_measurements_path() -> Path:
@@ -305,6 +292,67 @@ def _map_model(name: str, model_map: Mapping[str, str], models: set[str]
     raise KeyError(name)
 
 
+def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str, str],
+               model_map: Mapping[str, str], known: tuple[set[str], set[str]],
+               errors: list[str]) -> tuple[Measurement, Unmapped | None] | None:
+    """Check and map one data row; None (with ``errors`` extended) when it is invalid."""
+    get = v.get
+    n_err = len(errors)
+
+    def at(c: str) -> str:
+        return f"{file}: row {i} (line {i + 1}), column {c}"
+
+    for c in ("device", "engine", "model", "precision", "source_url"):
+        if not get(c):
+            errors.append(f"{at(c)}: empty")
+    batch = _number(get("batch", ""), at("batch"), errors, integer=True, required=True)
+    inp = _number(get("input_tokens", ""), at("input_tokens"), errors, integer=True)
+    outp = _number(get("output_tokens", ""), at("output_tokens"), errors, integer=True)
+    dec = _number(get("decode_tok_s", ""), at("decode_tok_s"), errors)
+    pre = _number(get("prefill_tok_s", ""), at("prefill_tok_s"), errors)
+    ttft = _number(get("ttft_ms", ""), at("ttft_ms"), errors)
+    if len(errors) == n_err and dec is None and pre is None and ttft is None:
+        errors.append(f"{at('decode_tok_s')}: the row has no decode_tok_s, prefill_tok_s or "
+                      "ttft_ms")
+    spec = None
+    if get("precision"):
+        spec = PRECISIONS.get(_norm(get("precision", "")))
+        if spec is None:
+            errors.append(f"{at('precision')}: unknown precision {get('precision')!r} "
+                          f"(known: {', '.join(sorted(PRECISIONS))})")
+    dev_ref = model_ref = None
+    why: Unmapped | None = None
+    device, model = get("device", ""), get("model", "")
+    if device:
+        try:
+            dev_ref, reason = _map_device(device, device_map, known[0])
+            if reason:
+                why = Unmapped(i, "device", device, reason)
+        except KeyError:
+            errors.append(f"{at('device')}: unknown device {device!r} (known: "
+                          f"{', '.join(sorted(DEVICES))}, or a chip preset name; map it with "
+                          f"--device '{device}=CHIP.yaml')")
+    if model:
+        try:
+            model_ref, reason = _map_model(model, model_map, known[1])
+            if reason and why is None:
+                why = Unmapped(i, "model", model, reason)
+        except KeyError:
+            errors.append(f"{at('model')}: unknown model {model!r} (known: "
+                          f"{', '.join(sorted(MODELS))}, or a model preset name; map it with "
+                          f"--model '{model}=MODEL.yaml')")
+    if len(errors) > n_err:
+        return None
+    m = Measurement(
+        row=i, line=i + 1, device=device, engine=get("engine", ""), model=model,
+        precision_label=get("precision", ""), batch=int(batch), input_tokens=inp,
+        output_tokens=outp, decode_tok_s=dec, prefill_tok_s=pre, ttft_ms=ttft,
+        source=get("source_url", ""), notes=get("notes", ""),
+        chip=dev_ref if why is None else None, model_ref=model_ref if why is None else None,
+        precision=spec.precision if spec else None, precision_note=spec.note if spec else "")
+    return m, why
+
+
 def load_measurements(path: str | Path, device_map: Mapping[str, str] | None = None,
                       model_map: Mapping[str, str] | None = None) -> MeasurementSet:
     """Read and check a measurements CSV and map its rows to presets or user files.
@@ -333,68 +381,21 @@ def load_measurements(path: str | Path, device_map: Mapping[str, str] | None = N
         raise SpecError([f"{p.name}: unknown column{'s' if len(unknown) > 1 else ''} "
                          f"{', '.join(unknown)} (optional: {', '.join(OPTIONAL_COLUMNS)})"])
     col = {c: header.index(c) for c in header}
-    chips, models = set(list_chips()), set(list_models())
+    known = (set(list_chips()), set(list_models()))
     errors: list[str] = []
     out = MeasurementSet(str(p))
     for i, cells in enumerate(reader, start=1):
-        line = i + 1
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            errors.append(f"{p.name}: row {i} (line {line}): {len(cells)} fields, the header "
+            errors.append(f"{p.name}: row {i} (line {i + 1}): {len(cells)} fields, the header "
                           f"has {len(header)}")
             continue
-        get = lambda c: cells[col[c]].strip() if c in col else ""  # noqa: E731
-        at = lambda c: f"{p.name}: row {i} (line {line}), column {c}"  # noqa: E731
-        n_err = len(errors)
-        for c in ("device", "engine", "model", "precision", "source_url"):
-            if not get(c):
-                errors.append(f"{at(c)}: empty")
-        batch = _number(get("batch"), at("batch"), errors, integer=True, required=True)
-        inp = _number(get("input_tokens"), at("input_tokens"), errors, integer=True)
-        outp = _number(get("output_tokens"), at("output_tokens"), errors, integer=True)
-        dec = _number(get("decode_tok_s"), at("decode_tok_s"), errors)
-        pre = _number(get("prefill_tok_s"), at("prefill_tok_s"), errors)
-        ttft = _number(get("ttft_ms"), at("ttft_ms"), errors)
-        if len(errors) == n_err and dec is None and pre is None and ttft is None:
-            errors.append(f"{at('decode_tok_s')}: the row has no decode_tok_s, prefill_tok_s "
-                          "or ttft_ms")
-        spec = None
-        if get("precision"):
-            spec = PRECISIONS.get(_norm(get("precision")))
-            if spec is None:
-                errors.append(f"{at('precision')}: unknown precision {get('precision')!r} "
-                              f"(known: {', '.join(sorted(PRECISIONS))})")
-        dev_ref = model_ref = None
-        why: Unmapped | None = None
-        if get("device"):
-            try:
-                dev_ref, reason = _map_device(get("device"), device_map, chips)
-                if reason:
-                    why = Unmapped(i, "device", get("device"), reason)
-            except KeyError:
-                errors.append(f"{at('device')}: unknown device {get('device')!r} (known: "
-                              f"{', '.join(sorted(DEVICES))}, or a chip preset name; map it "
-                              f"with --device '{get('device')}=CHIP.yaml')")
-        if get("model"):
-            try:
-                model_ref, reason = _map_model(get("model"), model_map, models)
-                if reason and why is None:
-                    why = Unmapped(i, "model", get("model"), reason)
-            except KeyError:
-                errors.append(f"{at('model')}: unknown model {get('model')!r} (known: "
-                              f"{', '.join(sorted(MODELS))}, or a model preset name; map it "
-                              f"with --model '{get('model')}=MODEL.yaml')")
-        if len(errors) > n_err:
+        values = {c: cells[k].strip() for c, k in col.items()}
+        parsed = _parse_row(values, i, p.name, device_map, model_map, known, errors)
+        if parsed is None:
             continue
-        m = Measurement(
-            row=i, line=line, device=get("device"), engine=get("engine"), model=get("model"),
-            precision_label=get("precision"), batch=int(batch), input_tokens=inp,
-            output_tokens=outp, decode_tok_s=dec, prefill_tok_s=pre, ttft_ms=ttft,
-            source=get("source_url"), notes=get("notes"),
-            chip=dev_ref if why is None else None,
-            model_ref=model_ref if why is None else None,
-            precision=spec.precision if spec else None, precision_note=spec.note if spec else "")
+        m, why = parsed
         if why is None:
             out.rows.append(m)
         else:

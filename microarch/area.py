@@ -46,14 +46,16 @@ are interpolated in log-log space.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 __all__ = ["AreaSpec", "area_breakdown", "total_area_mm2", "logic_density_mtr_per_mm2",
            "sram_mm2_per_mib", "int8_lane_um2", "PUBLISHED", "published_checks",
-           "AUTOMOTIVE_UNCORE_MM2", "CPU_CORE_MM2_N5", "LPDDR_PHY_MM2_PER_X16"]
+           "AUTOMOTIVE_UNCORE_MM2", "CPU_CORE_MM2_N5", "LPDDR_PHY_MM2_PER_X16", "ORIN_SPEC",
+           "orin_area_check"]
 
 Array = Any
 
@@ -140,7 +142,7 @@ class AreaSpec:
             if np.any(np.asarray(getattr(self, f), dtype=float) < 0):
                 raise ValueError(f"AreaSpec.{f} must be >= 0")
 
-    def replace(self, **kw: Any) -> "AreaSpec":
+    def replace(self, **kw: Any) -> AreaSpec:
         return AreaSpec(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **kw})
 
 
@@ -207,6 +209,29 @@ def _residuals() -> dict[str, float]:
 
 AUTOMOTIVE_UNCORE_MM2 = float(np.mean(list(_residuals().values())))
 """Fixed uncore of an automotive SoC (mm^2): mean residual of Thor-U and M100 (see above)."""
+
+
+ORIN_SPEC = AreaSpec(
+    node_nm=8, int8_mac_lanes=16 * 2048, float_formats=("fp16", "bf16"), vector_lanes=2048,
+    sram_bytes=4 * _MIB + 16 * (192 + 256) * 1024 + 6 * _MB, dram_bus_bits=256,
+    cpu_cores={"a78ae": 12})
+"""Jetson AGX Orin (GA10B / T234) contents: 16 SM with 2,048 dense INT8 MAC/clk each
+(85 TOPS / 16 / 1.3 GHz / 2), 2,048 CUDA cores, 4 MB L2, 192 KB L1 + 256 KB register file per
+SM, 12 Cortex-A78AE with 6 MB L3, 256-bit LPDDR5 (chips.md section 1.1). The uncore is added by
+:func:`orin_area_check`."""
+
+ORIN_TRANSISTORS = 17e9         # AnandTech 2019-12-18 (chips.md section 1.1)
+GA102_TRANSISTORS = 28.3e9      # NVIDIA Ampere GA102 whitepaper (2020)
+GA102_AREA_MM2 = 628.4          # same whitepaper; Samsung 8N, the Orin process family
+
+
+def orin_area_check() -> dict[str, float]:
+    """Orin's die area is not published. Model (blocks + the automotive uncore) against an
+    indirect estimate: 17 B transistors at GA102's average density on Samsung 8 nm."""
+    b = area_breakdown(ORIN_SPEC.replace(uncore_mm2=AUTOMOTIVE_UNCORE_MM2))
+    est = ORIN_TRANSISTORS / (GA102_TRANSISTORS / GA102_AREA_MM2)
+    return {"model_mm2": float(b["total_mm2"]), "transistor_estimate_mm2": est,
+            "ratio": float(b["total_mm2"]) / est}
 
 
 def published_checks() -> list[dict[str, Any]]:

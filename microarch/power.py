@@ -14,6 +14,18 @@ Reference points (all per operation or per byte, before node scaling):
   technical note TN-62-02 for LPDDR5, rounded). Assumption: LPDDR5X equals LPDDR5 per bit.
 * On-chip SRAM access: ~5 pJ per 64-bit read of an 8 KB array at 45 nm (Horowitz 2014), i.e.
   ~0.6 pJ/B, node-scaled; large shared SRAMs pay wire energy, assumed 2x that figure.
+
+Chip power (:func:`peak_power_w`, :func:`chip_peak_power_w`): every engine and memory level
+busy at once, each at rate x energy, plus leakage and the CPU cluster. Constants:
+
+* Datapath factor 2.0 on matrix and vector arithmetic energy (assumption: operand delivery,
+  pipeline registers and accumulators cost about as much as the arithmetic itself; Horowitz
+  2014 shows data movement, not arithmetic, dominating energy).
+* Leakage 0.04 W per mm^2 of die (assumption: 15-20 % of a ~100 W automotive module spread
+  over a ~400 mm^2 die, the range the chip presets' static-power assumptions use), not scaled
+  with node (density rises about as fast as leakage per transistor falls).
+* CPU cores at their usual automotive clocks (assumptions, Arm publishes no figures):
+  Cortex-A78AE class 1.5 W, Neoverse V3AE class 3.0 W, SiFive X280 class 0.4 W.
 """
 
 from __future__ import annotations
@@ -21,7 +33,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["node_energy_scale", "default_matrix_energy", "default_vector_energy",
-           "default_memory_energy", "DRAM_J_PER_BYTE"]
+           "default_memory_energy", "DRAM_J_PER_BYTE", "DATAPATH_ENERGY_FACTOR",
+           "LEAKAGE_W_PER_MM2", "CPU_CORE_W", "leakage_power_w", "cpu_power_w",
+           "peak_power_w", "chip_peak_power_w"]
 
 # Stillmaker & Baas (2017), relative dynamic energy per operation vs 45 nm.
 _NODES_NM = np.array([7.0, 10.0, 14.0, 16.0, 20.0, 22.0, 32.0, 45.0, 65.0, 90.0])
@@ -70,3 +84,57 @@ def default_memory_energy(kind: str, node_nm: float, dram_type: str = "lpddr") -
     scale = node_energy_scale(node_nm)
     wire = 2.0 if kind == "shared" else 1.0
     return _45NM_SRAM_J_PER_BYTE * scale * wire
+
+
+DATAPATH_ENERGY_FACTOR = 2.0
+LEAKAGE_W_PER_MM2 = 0.04
+CPU_CORE_W = {"a78ae": 1.5, "v3ae": 3.0, "x280": 0.4}
+
+
+def leakage_power_w(area_mm2):
+    """Leakage / always-on power (W) of a die of ``area_mm2`` (broadcasts)."""
+    return np.asarray(area_mm2, dtype=float) * LEAKAGE_W_PER_MM2
+
+
+def cpu_power_w(cpu_cores) -> float:
+    """Power (W) of a CPU cluster given as ``{core class: count}``."""
+    unknown = set(cpu_cores) - set(CPU_CORE_W)
+    if unknown:
+        raise ValueError(f"unknown CPU core class {sorted(unknown)} (known: "
+                         f"{', '.join(CPU_CORE_W)})")
+    return float(sum(CPU_CORE_W[k] * float(n) for k, n in cpu_cores.items()))
+
+
+def peak_power_w(matrix_ops_per_s, matrix_j_per_op, vector_ops_per_s, vector_j_per_op,
+                 dram_bytes_per_s, dram_j_per_byte, sram_bytes_per_s, sram_j_per_byte,
+                 static_w, cpu_w=0.0) -> dict:
+    """Power (W) with everything busy at once, by component, and ``total_w``.
+
+    Arguments broadcast (one chip or a population). Matrix and vector arithmetic pay
+    :data:`DATAPATH_ENERGY_FACTOR`; memory energies are per byte as given.
+    """
+    f = np.asarray
+    out = {
+        "matrix_w": f(matrix_ops_per_s, float) * matrix_j_per_op * DATAPATH_ENERGY_FACTOR,
+        "vector_w": f(vector_ops_per_s, float) * vector_j_per_op * DATAPATH_ENERGY_FACTOR,
+        "dram_w": f(dram_bytes_per_s, float) * dram_j_per_byte,
+        "sram_w": f(sram_bytes_per_s, float) * sram_j_per_byte,
+        "static_w": f(static_w, float) + 0.0,
+        "cpu_w": f(cpu_w, float) + 0.0,
+    }
+    out["total_w"] = sum(out.values())
+    return out
+
+
+def chip_peak_power_w(chip, cpu_cores=None) -> dict:
+    """:func:`peak_power_w` of a :class:`~microarch.chip.Chip` (datasheet peaks, every level
+    busy; the matrix engines in whichever format draws most) plus its CPU cluster."""
+    best = max(chip.matrix.peak_dense_ops_per_s.items(),
+               key=lambda kv: kv[1] * chip.energy.matrix(kv[0]))
+    sram_bw = sum(m.bandwidth_bytes_per_s for m in chip.memory if m.kind.value != "dram")
+    sram_e = sum(m.bandwidth_bytes_per_s * m.energy_j_per_byte for m in chip.memory
+                 if m.kind.value != "dram") / max(sram_bw, 1.0)
+    return peak_power_w(best[1], chip.energy.matrix(best[0]), chip.vector.peak_ops_per_s,
+                        chip.energy.vector_j_per_op, chip.dram.bandwidth_bytes_per_s,
+                        chip.dram.energy_j_per_byte, sram_bw, sram_e,
+                        chip.technology.static_power_w, cpu_power_w(cpu_cores or {}))

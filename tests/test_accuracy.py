@@ -5,8 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chipdse.accuracy import (LAWS, arch_inputs, fit_law, fit_law_csv, get_law,
-                              loss_from_perplexity, perplexity, r_squared)
+from chipdse.accuracy import (
+    LAWS,
+    arch_inputs,
+    fit_law,
+    fit_law_csv,
+    get_law,
+    loss_from_perplexity,
+    perplexity,
+    r_squared,
+)
 from chipdse.errors import UserError
 
 

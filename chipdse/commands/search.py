@@ -1,0 +1,219 @@
+"""``chipdse search`` (PLAS: model architectures on a fixed chip) and ``chipdse codesign``
+(chip and model together; with ``--model``, chip sizing for that model)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chipdse.commands.common import FORMATS, emit, format_option, seed_option
+from chipdse.errors import UserError
+from microarch.units import UnitError, parse_quantity
+
+_PRECISIONS = {"fp16": ("fp16", "fp16", "fp16"), "int8": ("int8", "int8", "int8"),
+               "w8a16": ("int8", "fp16", "fp16"), "w4a16": ("int4", "fp16", "fp16"),
+               "fp8": ("fp8", "fp8", "fp8")}
+_OUT_COLUMNS = ("n_layers", "d_model", "experts", "kv_heads", "ffn_ratio", "matrix_units",
+                "clock_ghz", "dram_bus_bits", "sram_mib", "kv_sram_mib", "native_moe",
+                "fused_nonlinear", "phase_mode", "node_nm", "loss", "perplexity", "latency_s",
+                "prefill_s", "decode_s", "energy_j", "area_mm2", "power_w", "memory_bytes")
+
+
+def _quantity(value: str | None, dim: str, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_quantity(value, dim)
+    except UnitError as exc:
+        raise UserError(f"{option}: {exc}") from None
+
+
+def _common(f: Callable) -> Callable:
+    opts = [
+        click.option("--workload", default="driving", show_default=True,
+                     type=click.Choice(["driving", "embodied", "smart-home", "serving"]),
+                     help="Scenario of arXiv 2602.10377 Table 2: sets the latency metric and "
+                          "the default latency budget."),
+        click.option("--precision", default="fp16", show_default=True,
+                     type=click.Choice(sorted(_PRECISIONS)),
+                     help="Weights / activations / KV formats (int8 = W8A8 with INT8 KV)."),
+        click.option("--weights", type=click.Choice(FORMATS), default=None,
+                     help="Override the weight format."),
+        click.option("--activations", type=click.Choice(FORMATS), default=None,
+                     help="Override the activation format."),
+        click.option("--kv", type=click.Choice(FORMATS), default=None,
+                     help="Override the KV-cache format."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True),
+        click.option("--prompt", type=click.IntRange(min=1), default=1024, show_default=True),
+        click.option("--generate", type=click.IntRange(min=0), default=16, show_default=True),
+        click.option("--metric", type=click.Choice(["total", "prefill", "decode"]),
+                     default=None, help="Latency objective (default: the workload's)."),
+        click.option("--budget-latency", default=None,
+                     help="Latency budget, e.g. '100ms' (default: the workload's)."),
+        click.option("--budget-memory", default=None, help="Memory budget, e.g. '8GB'."),
+        click.option("--law", default="plas", show_default=True,
+                     type=click.Choice(["plas", "chinchilla", "chinchilla-epoch",
+                                        "moe-granular"]), help="Loss law."),
+        click.option("--tokens", type=float, default=10e9, show_default=True,
+                     help="Training tokens (for the token-dependent laws)."),
+        click.option("--objectives", default=None,
+                     help="Comma-separated objective columns (e.g. loss,latency_s)."),
+        click.option("--method", type=click.Choice(["auto", "grid", "lhs", "nsga2"]),
+                     default="auto", show_default=True,
+                     help="auto: enumerate small grids, NSGA-II otherwise."),
+        click.option("--pop", "pop_size", type=click.IntRange(min=4), default=100,
+                     show_default=True, help="NSGA-II population."),
+        click.option("--generations", type=click.IntRange(min=1), default=50,
+                     show_default=True, help="NSGA-II generations."),
+        click.option("--paper-model", is_flag=True,
+                     help="The source paper's pure roofline (efficiency 1, no overheads)."),
+        click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Run directory: config.json, state, results.csv, "
+                                        "front.csv, summary.json, pareto.png."),
+        click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Continue the interrupted run in this directory "
+                                        "(its saved options are used)."),
+        click.option("--scheduler", default=None,
+                     help="Dask scheduler address (tcp://HOST:PORT) for evaluation batches."),
+        click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="Front rows printed on stdout."),
+        seed_option, format_option,
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+_RUNTIME = ("resume", "scheduler", "fmt", "top", "output")
+
+
+def _resolve(kw: dict[str, Any], command: str) -> dict[str, Any]:
+    """With --resume, take the saved options of the run (runtime options stay as given)."""
+    if kw.get("resume") is None:
+        return kw
+    cfg = Path(kw["resume"]) / "config.json"
+    try:
+        saved = json.loads(cfg.read_text())["inputs"]["cli"]
+    except FileNotFoundError:
+        raise UserError(f"{cfg}: not found; --resume needs the directory of an earlier run") \
+            from None
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise UserError(f"{cfg}: not a chipdse search run ({exc})") from None
+    if saved.get("command") != command:
+        raise UserError(f"{cfg}: that run was 'chipdse {saved.get('command')}', "
+                        f"not 'chipdse {command}'")
+    out = {**saved["options"], **{k: kw[k] for k in _RUNTIME}}
+    out["output"] = Path(kw["resume"])
+    return out
+
+
+def _problem_inputs(kw: dict[str, Any]):
+    from chipdse.api import make_precision
+    from chipdse.search_problems import WORKLOADS, Budgets, Workload
+
+    base, default_budget = WORKLOADS[kw["workload"]]
+    w, a, k = _PRECISIONS[kw["precision"]]
+    prec = make_precision(kw["weights"] or w, kw["activations"] or a, kw["kv"] or k)
+    workload = Workload(name=base.name, batch=kw["batch"], prompt=kw["prompt"],
+                        generate=kw["generate"], precision=prec,
+                        metric=kw["metric"] or base.metric)
+    lat = _quantity(kw["budget_latency"], "s", "--budget-latency")
+    budgets = Budgets(
+        latency_s=default_budget if lat is None else lat,
+        memory_bytes=_quantity(kw["budget_memory"], "bytes", "--budget-memory"),
+        power_w=_quantity(kw.get("budget_power"), "w", "--budget-power"),
+        area_mm2=_quantity(kw.get("budget_area"), "mm2", "--budget-area"))
+    objectives = None
+    if kw["objectives"]:
+        objectives = tuple(o.strip() for o in kw["objectives"].split(",") if o.strip())
+    return workload, budgets, objectives
+
+
+def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any]) -> None:
+    from chipdse.search import run_search
+
+    out = kw["output"]
+    progress = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    res = run_search(problem, method=kw["method"], pop_size=kw["pop_size"],
+                     generations=kw["generations"], seed=kw["seed"], run_dir=out,
+                     resume=kw["resume"] is not None, scheduler=kw["scheduler"],
+                     progress=progress, simulator="auto",
+                     config_extra={"cli": {"command": command, "options": cli_options}})
+    if out is not None:
+        res.save(out)
+        click.echo(f"wrote {out}/results.csv, front.csv, summary.json, pareto.png", err=True)
+    for note in res.notes:
+        click.echo(f"note: {note}", err=True)
+    front = res.front
+    cols = [c for c in _OUT_COLUMNS if c in front.columns]
+    click.echo(f"{len(front)} Pareto designs of {len(res.frame)} evaluated "
+               f"({res.method}, {res.elapsed_s:.2f} s)", err=True)
+    emit(front[cols].head(kw["top"]).reset_index(drop=True), kw["fmt"])
+
+
+def _cli_options(kw: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()
+            if k not in _RUNTIME}
+
+
+@click.command("search")
+@click.option("--chip", default=None, help="Chip preset name or chip .yaml file.")
+@_common
+def search(**kw: Any) -> None:
+    """PLAS: Pareto-optimal model architectures (loss vs latency) on a fixed chip."""
+    from chipdse.api import load_chip
+    from chipdse.cost import CostOptions
+    from chipdse.search_problems import PlasProblem
+
+    kw = _resolve(kw, "search")
+    if not kw.get("chip"):
+        raise UserError("--chip is required (a preset name or a chip .yaml)")
+    workload, budgets, objectives = _problem_inputs(kw)
+    problem = PlasProblem(load_chip(kw["chip"]), workload, budgets, law=kw["law"],
+                          objectives=objectives or ("loss", "latency_s"),
+                          options=CostOptions.paper() if kw["paper_model"] else CostOptions(),
+                          tokens=kw["tokens"])
+    _run(problem, kw, "search", _cli_options(kw))
+
+
+@click.command("codesign")
+@click.option("--model", default=None,
+              help="Fix the model (preset, .yaml or config.json): chip sizing only.")
+@click.option("--budget-area", default=None, help="Die-area budget, e.g. '415mm2'.")
+@click.option("--budget-power", default=None, help="Peak-power budget, e.g. '60W'.")
+@click.option("--family", default="m100", show_default=True,
+              help="Chip family (families.yaml) giving the template's efficiencies.")
+@_common
+def codesign(**kw: Any) -> None:
+    """Joint co-design of chip and model (loss, latency, area), or chip sizing with --model."""
+    from chipdse.api import load_model
+    from chipdse.cost import CostOptions
+    from chipdse.search_problems import ChipSizingProblem, CoDesignProblem
+    from microarch.template import ChipTemplate
+
+    kw = _resolve(kw, "codesign")
+    workload, budgets, objectives = _problem_inputs(kw)
+    opts = CostOptions.paper() if kw["paper_model"] else CostOptions()
+    try:
+        template = ChipTemplate(family=kw["family"])
+        template._family()
+    except ValueError as exc:
+        raise UserError(f"--family: {exc}") from None
+    if kw["model"]:
+        problem = ChipSizingProblem(load_model(kw["model"]), workload, budgets,
+                                    objectives=objectives or ("latency_s", "energy_j",
+                                                              "area_mm2"),
+                                    template=template, options=opts, law=kw["law"],
+                                    tokens=kw["tokens"])
+    else:
+        problem = CoDesignProblem(workload, budgets, law=kw["law"],
+                                  objectives=objectives or ("loss", "latency_s", "area_mm2"),
+                                  template=template, options=opts, tokens=kw["tokens"])
+    _run(problem, kw, "codesign", _cli_options(kw))
+
+
+COMMANDS = [search, codesign]

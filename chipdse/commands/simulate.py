@@ -1,0 +1,154 @@
+"""``chipdse simulate``: run a VLA trace on a chip in the discrete-event simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from chipdse.commands.common import FORMATS, emit, format_option, seed_option
+from chipdse.errors import UserError
+from microarch.units import UnitError, parse_quantity
+
+_SUMMARY_COLUMNS = ("stream", "requests", "completed", "latency_mean_s", "latency_p50_s",
+                    "latency_p99_s", "latency_max_s", "deadline_s", "misses",
+                    "throughput_per_s", "energy_per_frame_j", "avg_power_w")
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    """A time given as seconds ("10") or with a unit ("500 ms")."""
+    if value is None:
+        return None
+    try:
+        s = float(value)
+    except ValueError:
+        try:
+            s = parse_quantity(value, "s")
+        except UnitError as exc:
+            raise UserError(f"{option}: {exc}") from None
+    if not s > 0:
+        raise UserError(f"{option}: must be > 0 s, got {value!r}")
+    return s
+
+
+def _share(value: float | None, option: str) -> float | None:
+    if value is not None and not 0 < value < 1:
+        raise UserError(f"{option}: must be in (0, 1), got {value:g}")
+    return value
+
+
+@click.command("simulate")
+@click.option("--chip", required=True, help="Chip preset name or chip .yaml file.")
+@click.option("--model", default=None,
+              help="Language model (preset, .yaml or config.json) for streams whose trace "
+                   "names none.")
+@click.option("--trace", "trace", required=True, help="Trace preset name or trace .yaml file.")
+@click.option("--duration", default=None, metavar="S",
+              help="Simulated seconds of arrivals (e.g. 10 or '500 ms'); default: the trace's.")
+@seed_option
+@click.option("-o", "--output", "outdir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for config.json, results.csv, events.csv, trace.json, "
+                   "timeline.png.")
+@format_option
+@click.option("--phase-mode", type=click.Choice(["fixed", "static", "reconfigurable"]),
+              default=None, help="Override the chip's phase-resource mode.")
+@click.option("--prefill-compute-share", type=float, default=None,
+              help="Prefill partition's share of the compute (static / reconfigurable).")
+@click.option("--prefill-bandwidth-share", type=float, default=None,
+              help="Prefill partition's share of the DRAM bandwidth.")
+@click.option("--prefill-sram-share", type=float, default=None,
+              help="Prefill partition's share of the on-chip SRAM.")
+@click.option("--reconfiguration-latency", default=None, metavar="S",
+              help="Time to change the split of a reconfigurable chip (e.g. '50 us').")
+@click.option("--power-gating/--no-power-gating", default=None,
+              help="Idle units draw no static power (default: the chip's setting).")
+@click.option("--policy", type=click.Choice(["priority", "fifo", "edf", "round-robin"]),
+              default="priority", show_default=True, help="Order of kernels waiting for a slot.")
+@click.option("--kv-overflow", type=click.Choice(["spill", "wait"]), default="spill",
+              show_default=True,
+              help="A KV cache that does not fit in KV SRAM spills to DRAM or waits.")
+@click.option("--weights", default="fp16", show_default=True,
+              type=click.Choice(FORMATS, case_sensitive=False), help="Weight format.")
+@click.option("--activations", default="fp16", show_default=True,
+              type=click.Choice(FORMATS, case_sensitive=False), help="Activation format.")
+@click.option("--kv", default="fp16", show_default=True,
+              type=click.Choice(FORMATS, case_sensitive=False), help="KV-cache format.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+def simulate(chip: str, model: str | None, trace: str, duration: str | None, seed: int,
+             outdir: Path, fmt: str, phase_mode: str | None,
+             prefill_compute_share: float | None, prefill_bandwidth_share: float | None,
+             prefill_sram_share: float | None, reconfiguration_latency: str | None,
+             power_gating: bool | None, policy: str, kv_overflow: str, weights: str,
+             activations: str, kv: str, no_progress: bool) -> None:
+    """Simulate a trace of VLA requests (vision encoder, prefill, action decode) on a chip.
+
+    Prints latency statistics, deadline misses, throughput and energy per stream, and writes
+    config.json, results.csv, requests.csv, events.csv, utilisation.csv, trace.json (open in
+    ui.perfetto.dev) and timeline.png to the output directory.
+    """
+    from chipdse.api import make_precision
+    from chipdse.sim import SimOptions
+    from chipdse.sim import simulate as run_simulation
+
+    changes: dict = {}
+    for key, val, opt in (("prefill_compute_share", prefill_compute_share,
+                           "--prefill-compute-share"),
+                          ("prefill_bandwidth_share", prefill_bandwidth_share,
+                           "--prefill-bandwidth-share"),
+                          ("prefill_sram_share", prefill_sram_share, "--prefill-sram-share")):
+        if _share(val, opt) is not None:
+            changes[key] = val
+    if reconfiguration_latency is not None:
+        try:
+            lat = float(reconfiguration_latency)
+        except ValueError:
+            try:
+                lat = parse_quantity(reconfiguration_latency, "s")
+            except UnitError as exc:
+                raise UserError(f"--reconfiguration-latency: {exc}") from None
+        if lat < 0:
+            raise UserError(f"--reconfiguration-latency: must be >= 0, got {lat:g}")
+        changes["reconfiguration_latency_s"] = lat
+    if power_gating is not None:
+        changes["power_gating"] = power_gating
+    precision = make_precision(weights, activations, kv)
+    options = SimOptions(policy=policy, kv_overflow=kv_overflow)
+    dur = _seconds(duration, "--duration")
+
+    # Progress on stderr (a terminal only): simulation up to 50 %, then one step per file.
+    show = not no_progress and sys.stderr.isatty()
+    bar = click.progressbar(length=1000, label="simulating", file=sys.stderr) if show else None
+    done = [0]
+
+    def advance(to: int) -> None:
+        if bar is not None and to > done[0]:
+            bar.update(to - done[0])
+            done[0] = to
+
+    written = [0]
+
+    def step(name: str) -> None:
+        if bar is not None:
+            bar.label = f"writing {name}"
+            advance(500 + 70 * written[0])
+            written[0] += 1
+
+    with bar if bar is not None else contextlib.nullcontext():
+        result = run_simulation(chip, model, trace, precision, dur, seed, phase_mode, options,
+                                progress=lambda f: advance(int(500 * f)), **changes)
+        result.write(outdir, seed=seed, progress=step)
+        advance(1000)
+    table = result.summary[list(_SUMMARY_COLUMNS)]
+    if fmt == "json":
+        emit(result.to_dict(), "json")
+    else:
+        emit(table, fmt)
+    t = result.totals
+    click.echo(f"{t['operators']:,} operators simulated in {t['wall_s']:.2f} s "
+               f"({t['operators_per_s']:,.0f} operators/s); wrote {outdir}", err=True)
+
+
+COMMANDS = [simulate]

@@ -1,0 +1,337 @@
+"""The discrete-event engine: requests, slots, KV admission and reconfiguration in SimPy.
+
+Time is float seconds; nothing advances per cycle. Each request is a SimPy process: it waits
+for its KV cache to be admitted, then runs its stages, each on the slot of its phase class,
+operator after operator. The holder of a slot runs consecutive operators as one batch (one
+event) while nothing can interleave; when another request (or the reconfiguration controller)
+joins the slot's queue, the holder is woken, finishes the operator in progress and, if the
+newcomer is at least as urgent, releases the slot at that operator boundary (kernels are never
+preempted). The per-operator log is rebuilt from the batches, so every operator keeps its own
+start and end.
+
+Scheduling policies (the order of a slot's queue; lower key first, ties by request time):
+
+* ``priority``: stream priority, then the older request;
+* ``fifo``: the older request, whatever its stream;
+* ``edf``: the earlier absolute deadline;
+* ``round-robin``: stream priority only, so kernels of equally urgent requests take turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from chipdse.analytic import activation_workspace_bytes
+from chipdse.cost import ChipParams, CostOptions
+from chipdse.errors import UserError
+from chipdse.sim.plan import OpNames, Stage, StagePlan, build_stages, cost_stage
+from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, PhaseLayout, Slot, partition_params
+from microarch.chip import Chip, PhaseMode
+from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
+from workloads.precision import Precision
+from workloads.trace import Stream, Trace
+
+__all__ = ["SimOptions", "Request", "Simulator", "POLICIES"]
+
+POLICIES = ("priority", "fifo", "edf", "round-robin")
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """Simulator switches.
+
+    Attributes:
+        policy: slot queue order (see the module docstring).
+        kv_overflow: "spill" (a cache that does not fit in KV SRAM spills to DRAM) or "wait"
+            (the request waits until it fits).
+        util_bin_s: width of the utilisation time bins (None: horizon / 2000, at least 1 ms).
+        max_trace_ops: above this many operators the Perfetto trace shows one span per phase
+            (and decode step) instead of one per operator.
+    """
+
+    policy: str = "priority"
+    kv_overflow: str = "spill"
+    util_bin_s: float | None = None
+    max_trace_ops: int = 500_000
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.kv_overflow not in ("spill", "wait"):
+            raise UserError(f"kv_overflow must be 'spill' or 'wait', got {self.kv_overflow!r}")
+        if self.util_bin_s is not None and not self.util_bin_s > 0:
+            raise UserError(f"util_bin_s must be > 0, got {self.util_bin_s!r}")
+
+
+@dataclass
+class Request:
+    """One request in flight (times in seconds; NaN until they happen)."""
+
+    id: int
+    stream: int
+    arrival_s: float
+    deadline_s: float
+    key: tuple
+    kv_need: int
+    kv_sram: int = 0
+    kv_dram: int = 0
+    admitted_s: float = float("nan")
+    end_s: float = float("nan")
+
+
+@dataclass
+class _StreamWork:
+    stream: Stream
+    stages: list[Stage]
+    kv_need: int
+
+
+class Simulator:
+    """One simulation of ``trace`` on ``chip`` (build, then :meth:`run`)."""
+
+    def __init__(self, chip: Chip, trace: Trace, precision: Precision, duration_s: float,
+                 seed: int = 0, options: SimOptions = SimOptions(),
+                 cost_options: CostOptions = CostOptions()):
+        missing = trace.missing_models()
+        if missing:
+            raise UserError(f"trace {trace.name!r}: stream(s) {', '.join(missing)} name no "
+                            "language model; pass one (--model)")
+        if not duration_s > 0:
+            raise UserError(f"duration must be > 0 s, got {duration_s!r}")
+        self.chip, self.trace, self.precision = chip, trace, precision
+        self.duration_s, self.seed = float(duration_s), int(seed)
+        self.options, self.cost_options = options, cost_options
+        self.env = simpy.Environment()
+        self.layout = PhaseLayout(chip.phase)
+        self.full = ChipParams.from_chip(chip, ideal=cost_options.ideal_chip)
+        self.config = self.layout.initial
+        self.slots = [Slot(self.env, i, n, self.layout.shares(i, self.config))
+                      for i, n in enumerate(self.layout.slot_names)]
+        self.active = {"prefill": 0, "decode": 0}
+        self._reconfiguring = False
+        self.names = OpNames()
+        self.work = [self._stream_work(s) for s in trace.streams]
+        self.kv = KVStore(self.env, int(float(self.full.kv_capacity)), self._kv_dram_budget(),
+                          options.kv_overflow)
+        self._check_kv_fits()
+        self._plans: dict[tuple, StagePlan] = {}
+        # (request id, plan, first op, end op, start time, slot index, cum offset)
+        self.batches: list[tuple[int, StagePlan, int, int, float, int, float]] = []
+        self.reconfigs: list[tuple[float, float, str]] = []
+        self.requests = self._make_requests()
+        self.n_operators = sum(self._ops_per_request(r) for r in self.requests)
+
+    # -- setup ---------------------------------------------------------------------------
+    def _stream_work(self, s: Stream) -> _StreamWork:
+        stages = build_stages(s.request, self.precision, self.names)
+        need = 0
+        lang = s.request.language
+        if lang is not None:
+            a = ArchArrays.from_model(lang.model)
+            total = s.request.prefill_tokens + s.request.action_tokens
+            need = int(np.ceil(float(kv_cache_bytes(a, self.precision, 1, total))))
+        return _StreamWork(s, stages, need)
+
+    def _kv_dram_budget(self) -> int:
+        """DRAM left for KV caches: capacity - every model's weights - the activation
+        workspace of the largest pass on each slot."""
+        p = self.precision
+        weights: dict[str, float] = {}
+        workspace = 0.0
+        for w in self.work:
+            req = w.stream.request
+            if req.vision is not None:
+                v = req.vision
+                a = ArchArrays.from_model(v.encoder)
+                weights[v.encoder.name] = float(weights_total_bytes(a, p))
+                workspace = max(workspace, float(activation_workspace_bytes(
+                    a, p, v.cameras, v.encoder_tokens)))
+            if req.language is not None:
+                m = req.language.model
+                a = ArchArrays.from_model(m)
+                weights[m.name] = float(weights_total_bytes(a, p))
+                workspace = max(workspace, float(activation_workspace_bytes(
+                    a, p, 1, req.prefill_tokens)))
+        cap = float(self.full.dram_capacity)
+        need = sum(weights.values()) + workspace * len(self.slots)
+        if need >= cap:
+            raise UserError(f"{self.chip.name}: weights ({', '.join(weights)}) and activations "
+                            f"need {need / 1e9:.3g} GB but DRAM holds {cap / 1e9:.3g} GB")
+        return int(cap - need)
+
+    def _check_kv_fits(self) -> None:
+        for w in self.work:
+            if w.kv_need > self.kv.dram_capacity + self.kv.sram_capacity:
+                raise UserError(f"stream {w.stream.name!r}: its KV cache "
+                                f"({w.kv_need / 1e9:.3g} GB) does not fit in memory")
+            if (self.options.kv_overflow == "wait" and self.kv.sram is not None
+                    and w.kv_need > self.kv.sram_capacity):
+                raise UserError(f"stream {w.stream.name!r}: its KV cache ({w.kv_need:,} B) "
+                                f"exceeds the KV SRAM ({self.kv.sram_capacity:,} B) and "
+                                "kv_overflow='wait' would wait for ever; use 'spill'")
+
+    def _key(self, s: Stream, rid: int, arrival: float) -> tuple:
+        pol = self.options.policy
+        if pol == "priority":
+            return (s.priority, arrival, rid)
+        if pol == "fifo":
+            return (arrival, rid)
+        if pol == "edf":
+            return (arrival + s.deadline_s, rid)
+        return (s.priority,)
+
+    def _make_requests(self) -> list[Request]:
+        times = self.trace.arrivals(self.duration_s, self.seed)
+        rows = sorted((float(t), si) for si, ts in enumerate(times) for t in ts)
+        out = []
+        for rid, (t, si) in enumerate(rows):
+            s = self.work[si].stream
+            out.append(Request(rid, si, t, s.deadline_s, self._key(s, rid, t),
+                               self.work[si].kv_need))
+        return out
+
+    def _ops_per_request(self, r: Request) -> int:
+        return sum(st.n_ops for st in self.work[r.stream].stages)
+
+    # -- plans ---------------------------------------------------------------------------
+    def plan(self, r: Request, stage_index: int, slot: Slot) -> StagePlan:
+        """Costs of a request's stage on the slot's current shares (cached)."""
+        w = self.work[r.stream]
+        kv = r.kv_sram if w.kv_need else None
+        key = (r.stream, stage_index, slot.shares, kv)
+        plan = self._plans.get(key)
+        if plan is None:
+            params = partition_params(self.full, slot.shares)
+            plan = cost_stage(w.stages[stage_index], self.full, params, slot.shares, kv,
+                              self.cost_options)
+            self._plans[key] = plan
+        return plan
+
+    # -- processes -----------------------------------------------------------------------
+    def _set_activity(self, leave: str | None, enter: str | None) -> None:
+        if leave:
+            self.active[leave] -= 1
+        if enter:
+            self.active[enter] += 1
+        if (self.layout.mode == PhaseMode.RECONFIGURABLE and not self._reconfiguring
+                and self.layout.desired(self.active, self.config) != self.config):
+            self._reconfiguring = True
+            # Requested synchronously, so they queue ahead of the caller's own request.
+            reqs = [s.request(CONTROL_PRIORITY) for s in self.slots]
+            self.env.process(self._reconfigure(reqs))
+
+    def _reconfigure(self, reqs):
+        env, lat = self.env, self.chip.phase.reconfiguration_latency_s
+        while True:
+            yield env.all_of(reqs)
+            target = self.layout.desired(self.active, self.config)
+            if target != self.config:
+                t0 = env.now
+                if lat > 0:
+                    yield env.timeout(lat)
+                self.config = target
+                for s in self.slots:
+                    s.shares = self.layout.shares(s.index, target)
+                self.reconfigs.append((t0, env.now, target))
+            for s, q in zip(self.slots, reqs):
+                s.release(q)
+            if self.layout.desired(self.active, self.config) == self.config:
+                break
+            reqs = [s.request(CONTROL_PRIORITY) for s in self.slots]
+        self._reconfiguring = False
+
+    def _source(self):
+        env = self.env
+        for r in self.requests:
+            if r.arrival_s > env.now:
+                yield env.timeout(r.arrival_s - env.now)
+            env.process(self._request(r))
+
+    def _request(self, r: Request):
+        env = self.env
+        w = self.work[r.stream]
+        if w.kv_need > 0:
+            r.kv_sram, r.kv_dram = yield from self.kv.acquire(w.kv_need)
+        r.admitted_s = env.now
+        held, held_slot, prev = None, None, None
+        for si, stage in enumerate(w.stages):
+            slot = self.slots[self.layout.slot_of[stage.cls]]
+            if held is not None and held_slot is not slot:
+                held_slot.release(held)
+                held = None
+            self._set_activity(prev, stage.cls)
+            if held is None:
+                held = slot.request(r.key)
+                yield held
+                held_slot = slot
+            elif slot.should_yield(r.key):
+                slot.release(held)
+                held = slot.request(r.key)
+                yield held
+            held = yield from self._stage(r, si, slot, held)
+            prev = stage.cls
+        if held is not None:
+            held_slot.release(held)
+        self._set_activity(prev, None)
+        if w.kv_need > 0:
+            self.kv.release(r.kv_sram, r.kv_dram)
+        r.end_s = env.now
+
+    def _stage(self, r: Request, si: int, slot: Slot, held):
+        """Run stage ``si`` of ``r`` on ``slot`` (held on entry and on return)."""
+        env = self.env
+        i = 0
+        n = self.work[r.stream].stages[si].n_ops
+        while i < n:
+            plan = self.plan(r, si, slot)
+            cum = plan.cum
+            base = float(cum[i - 1]) if i else 0.0
+            t0 = env.now
+            if slot.should_yield(r.key):
+                # Someone is already due at the next boundary: run one operator only.
+                k = i
+                yield env.timeout(float(cum[k]) - base)
+            else:
+                slot.wake = wake = env.event()
+                timer = env.timeout(float(cum[-1]) - base)
+                done = yield timer | wake
+                slot.wake = None
+                if timer in done:
+                    k = n - 1
+                else:
+                    # Woken: finish the operator in progress (or the one ending right now).
+                    elapsed = env.now - t0
+                    k = int(np.searchsorted(cum, base + elapsed, side="left"))
+                    k = min(max(k, i), n - 1)
+                    rest = float(cum[k]) - base - elapsed
+                    if rest > 0:
+                        yield env.timeout(rest)
+            self.batches.append((r.id, plan, i, k + 1, t0, slot.index, base))
+            i = k + 1
+            if i < n and slot.should_yield(r.key):
+                slot.release(held)
+                held = slot.request(r.key)
+                yield held
+        return held
+
+    # -- run -----------------------------------------------------------------------------
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Run until every request has finished. ``progress(fraction)`` is called as the
+        simulated clock passes the trace duration, and with 1.0 at the end."""
+        env = self.env
+        env.process(self._source())
+        if progress is not None:
+            steps = 100
+            for k in range(1, steps + 1):
+                env.run(until=self.duration_s * k / steps)
+                progress(0.99 * k / steps)
+        env.run()
+        if progress is not None:
+            progress(1.0)
+        unfinished = [r.id for r in self.requests if not np.isfinite(r.end_s)]
+        if unfinished:
+            raise RuntimeError(f"simulation ended with {len(unfinished)} unfinished requests")

@@ -1,0 +1,225 @@
+"""Operator sequences of a request and their costs on a slot.
+
+A request's stages are runs of operators that use one slot: the ``prefill``-class stage (the
+vision encoder pass, then the language model's prefill) and the ``decode`` stage (every decode
+step). Each phase's operators come from :func:`workloads.ops.phase_operators` exactly as the
+analytic evaluator builds them, and each operator's cost comes only from
+:func:`chipdse.cost.op_cost` on the ChipParams of the slot that runs it; the per-layer list is
+then laid out in execution order (embedding, each layer's operators, final norm and LM head),
+as :func:`workloads.graph.build_graph` orders them. Decode steps are costed together along one
+array axis (step ``i`` attends over ``prompt + i`` cached tokens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipdse.cost import ChipParams, CostOptions, op_cost, placement
+from chipdse.sim.resources import Shares
+from workloads.model import ModelArch
+from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
+from workloads.precision import Precision
+from workloads.trace import VLARequest
+
+__all__ = ["PHASES", "UNITS", "Segment", "Stage", "StagePlan", "build_stages", "cost_stage",
+           "OpNames"]
+
+PHASES = ("encode", "prefill", "decode")
+# Units whose utilisation is tracked (work in seconds of the whole chip at its achieved rate).
+UNITS = ("matrix", "vector", "dram", "sram", "kv_sram")
+
+
+class OpNames:
+    """Interning of operator names to small integers (for compact event logs)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, name: str) -> int:
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+
+@dataclass
+class Segment:
+    """One phase of a request shape: its operator types and their execution order.
+
+    ``kv_total`` is what :func:`op_cost` needs to place the KV cache (scalar, or one value per
+    decode step); ``uses_kv_store`` marks the language-model phases whose cache lives in the
+    request's KV allocation (the encoder's keys and values live only within its pass).
+    """
+
+    phase: str
+    model: ModelArch
+    ops: list[Op]
+    weights_total: float
+    kv_total: object
+    steps: int
+    order: np.ndarray      # op-type index per position of one pass
+    layer: np.ndarray      # layer per position of one pass (-1 outside the layers)
+    uses_kv_store: bool
+
+    @property
+    def n_ops(self) -> int:
+        return int(self.order.size * self.steps)
+
+
+@dataclass
+class Stage:
+    """Consecutive segments that run on the slot of one phase class."""
+
+    cls: str               # "prefill" or "decode"
+    segments: list[Segment]
+    op_id: np.ndarray      # interned operator name per operator of the stage
+    layer: np.ndarray
+    step: np.ndarray       # decode step, -1 for the single-pass phases
+    phase: np.ndarray      # index into PHASES
+
+    @property
+    def n_ops(self) -> int:
+        return int(self.op_id.size)
+
+
+@dataclass
+class StagePlan:
+    """Costs of every operator of a stage on one slot configuration (arrays of n_ops).
+
+    ``cum`` is the running sum of ``duration``: operator j of a batch that starts at operator i
+    at time t0 ends at ``t0 + cum[j] - cum[i-1]``. ``work`` is (len(UNITS), n_ops).
+    """
+
+    stage: Stage
+    shares: Shares
+    duration: np.ndarray
+    cum: np.ndarray
+    energy: np.ndarray
+    dram_bytes: np.ndarray
+    sram_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    bound: np.ndarray
+    work: np.ndarray
+
+    @property
+    def n_ops(self) -> int:
+        return int(self.duration.size)
+
+
+def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
+    head = [i for i, o in enumerate(ops) if not o.layer_op and o.name == "embedding"]
+    body = [i for i, o in enumerate(ops) if o.layer_op]
+    tail = [i for i, o in enumerate(ops) if not o.layer_op and o.name != "embedding"]
+    for i in body:
+        if float(np.max(ops[i].count)) != float(n_layers):
+            raise ValueError(f"operator {ops[i].name}: count {ops[i].count} != layers {n_layers}")
+    order = np.array(head + body * n_layers + tail, dtype=np.int64)
+    layer = np.concatenate([np.full(len(head), -1), np.repeat(np.arange(n_layers), len(body)),
+                            np.full(len(tail), -1)]).astype(np.int16)
+    return order, layer
+
+
+def _segment(phase: str, model: ModelArch, p: Precision, batch, tokens, past, kv_total,
+             steps: int, logits: str, uses_kv_store: bool) -> Segment:
+    a = ArchArrays.from_model(model)
+    ops = phase_operators(a, p, batch, tokens, past, logits=logits)
+    order, layer = _layout(ops, model.n_layers)
+    return Segment(phase, model, ops, float(weights_total_bytes(a, p)), kv_total, steps, order,
+                   layer, uses_kv_store)
+
+
+def build_stages(request: VLARequest, precision: Precision, names: OpNames) -> list[Stage]:
+    """The stages of one request shape (the same for every request of a stream).
+
+    The encoder runs the cameras as one batch of ``encoder_tokens`` each (no LM head); the
+    prefill and decode follow :func:`chipdse.analytic.evaluate` (batch 1, decode step i over
+    ``prompt + i`` cached tokens).
+    """
+    p = precision
+    pre: list[Segment] = []
+    dec: list[Segment] = []
+    if request.vision is not None:
+        v = request.vision
+        a = ArchArrays.from_model(v.encoder)
+        pre.append(_segment("encode", v.encoder, p, v.cameras, v.encoder_tokens, 0.0,
+                            kv_cache_bytes(a, p, v.cameras, v.encoder_tokens), 1, "none",
+                            False))
+    if request.language is not None:
+        m = request.language.model
+        if m is None:
+            raise ValueError("request has no language model")
+        a = ArchArrays.from_model(m)
+        prompt = request.prefill_tokens
+        pre.append(_segment("prefill", m, p, 1, prompt, 0.0, kv_cache_bytes(a, p, 1, prompt),
+                            1, "last", True))
+        k = request.action_tokens
+        if k > 0:
+            past = float(prompt) + np.arange(k, dtype=float)
+            dec.append(_segment("decode", m, p, 1.0, 1.0, past,
+                                kv_cache_bytes(a, p, 1.0, past + 1.0), k, "last", True))
+    stages = []
+    for cls, segs in (("prefill", pre), ("decode", dec)):
+        if not segs:
+            continue
+        op_id, layer, step, phase = [], [], [], []
+        for s in segs:
+            ids = np.array([names(o.name) for o in s.ops], dtype=np.int32)[s.order]
+            op_id.append(np.tile(ids, s.steps))
+            layer.append(np.tile(s.layer, s.steps))
+            step.append(np.repeat(np.arange(s.steps, dtype=np.int16), s.order.size)
+                        if s.phase == "decode" else np.full(s.order.size, -1, dtype=np.int16))
+            phase.append(np.full(s.n_ops, PHASES.index(s.phase), dtype=np.int8))
+        stages.append(Stage(cls, segs, np.concatenate(op_id), np.concatenate(layer),
+                            np.concatenate(step), np.concatenate(phase)))
+    return stages
+
+
+_FIELDS = ("time_s", "energy_j", "dram_bytes", "sram_bytes", "kv_bytes", "compute_s",
+           "serial_s", "bound")
+
+
+def _cost_segment(seg: Segment, params: ChipParams, options: CostOptions) -> dict[str, np.ndarray]:
+    """Per-operator arrays of one segment, in execution order (steps x pass, flattened)."""
+    k = seg.steps
+    table = {f: np.empty((len(seg.ops), k)) for f in _FIELDS}
+    engine = np.empty(len(seg.ops), dtype=bool)
+    where = placement(params, seg.weights_total, seg.kv_total)  # shared by the pass's operators
+    for t, op in enumerate(seg.ops):
+        c = op_cost(op, params, seg.weights_total, seg.kv_total, options, where=where)
+        for f in _FIELDS:
+            table[f][t] = np.broadcast_to(np.asarray(getattr(c, f), dtype=float), (k,))
+        engine[t] = op.engine == "matrix"
+    steps = np.arange(k)[:, None]
+    out = {f: v[seg.order[None, :], steps].ravel() for f, v in table.items()}
+    out["is_matrix"] = np.tile(engine[seg.order], k)
+    return out
+
+
+def cost_stage(stage: Stage, full: ChipParams, params: ChipParams, shares: Shares,
+               kv_sram_bytes: float | None, options: CostOptions) -> StagePlan:
+    """Cost every operator of ``stage`` on a slot with ``params`` (a share ``shares`` of the
+    chip ``full``). ``kv_sram_bytes`` is the request's KV-SRAM allocation (None: no cache)."""
+    parts = []
+    for seg in stage.segments:
+        prm = params
+        if seg.uses_kv_store and kv_sram_bytes is not None:
+            prm = params.replace(kv_capacity=kv_sram_bytes)
+        parts.append(_cost_segment(seg, prm, options))
+    cat = {f: np.concatenate([p_[f] for p_ in parts]) for f in parts[0]}
+    dur = cat["time_s"]
+    is_m = cat["is_matrix"]
+    compute_full = cat["compute_s"] * shares.compute
+    work = np.stack([
+        np.where(is_m, compute_full, 0.0),
+        np.where(is_m, 0.0, compute_full) + cat["serial_s"] * shares.compute,
+        cat["dram_bytes"] / float(full.dram_bw),
+        cat["sram_bytes"] / float(full.sram_bw),
+        cat["kv_bytes"] / float(full.kv_bw),
+    ])
+    return StagePlan(stage=stage, shares=shares, duration=dur, cum=np.cumsum(dur),
+                     energy=cat["energy_j"], dram_bytes=cat["dram_bytes"],
+                     sram_bytes=cat["sram_bytes"], kv_bytes=cat["kv_bytes"],
+                     bound=cat["bound"].astype(np.int8), work=work)

@@ -1,0 +1,431 @@
+"""Traces: streams of VLA (vision-language-action) requests arriving over time.
+
+A request is a vision encoder over N cameras, a prefill over the vision and text tokens, and a
+decode of K action tokens; either half may be absent (a perception stream runs only the encoder,
+a text planner only the language model). A stream issues such requests periodically at a control
+rate with optional jitter and gives each a deadline. A trace is one or more streams sharing a
+chip for a duration.
+
+Token counts:
+
+* the encoder sees ``(image_size // patch_size)^2`` patch tokens per image, plus one class
+  token when ``class_token`` is set (CLIP keeps one; SigLIP has none and pools by attention);
+* the language model sees, per camera, ``tokens_per_camera`` tokens when given (what a projector
+  or token compressor leaves), else the patch tokens (the class token is dropped, as LLaVA-style
+  projectors do); the prefill is those tokens for all cameras plus ``text_tokens``, unless
+  ``prompt_tokens`` fixes the whole prefill length (as the driving workload of
+  arXiv 2602.10377 does: 1024 tokens).
+
+Arrival times: frame ``i`` of a stream is captured at ``offset + i / rate`` and issued after a
+delay drawn uniformly from ``[0, jitter]`` (transport and pre-processing jitter; a frame is
+never early), so frames stay in order because ``jitter`` must be below one period. Random draws
+use a numpy Generator seeded from ``(seed, stream index)``.
+
+Trace files are YAML read strictly (:class:`microarch.schema.Reader`): unknown keys, quantities
+without a unit or of the wrong dimension, unknown models and impossible values are reported
+together, one line each, naming the file and field path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from microarch.schema import Reader, SpecError, load_yaml
+from workloads.loader import load_model
+from workloads.model import ModelArch
+
+__all__ = ["Vision", "Language", "VLARequest", "Stream", "Trace", "load_trace", "list_traces",
+           "trace_from_dict"]
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class Vision:
+    """The vision half of a request: one encoder pass over a batch of camera images.
+
+    Attributes:
+        encoder: the vision transformer (a :class:`ModelArch` with ``causal=False``).
+        cameras: images per request (run as one batch).
+        image_size: image side in pixels (square images).
+        patch_size: patch side in pixels.
+        class_token: the encoder prepends one class token.
+        tokens_per_camera: tokens per camera handed to the language model (after a projector
+            or compressor); None = the patch tokens.
+    """
+
+    encoder: ModelArch
+    cameras: int
+    image_size: int
+    patch_size: int
+    class_token: bool = False
+    tokens_per_camera: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.cameras, int) and self.cameras >= 1,
+               f"Vision.cameras must be an integer >= 1, got {self.cameras!r}")
+        _check(isinstance(self.patch_size, int) and self.patch_size >= 1,
+               f"Vision.patch_size must be an integer >= 1, got {self.patch_size!r}")
+        _check(isinstance(self.image_size, int) and self.image_size >= self.patch_size,
+               f"Vision.image_size must be an integer >= patch_size ({self.patch_size}), "
+               f"got {self.image_size!r}")
+        _check(self.tokens_per_camera is None
+               or (isinstance(self.tokens_per_camera, int) and self.tokens_per_camera >= 1),
+               f"Vision.tokens_per_camera must be an integer >= 1, got "
+               f"{self.tokens_per_camera!r}")
+
+    @property
+    def patches_per_camera(self) -> int:
+        """Patch tokens per image, floor(image_size / patch_size)^2 (a partial border patch is
+        cropped, as a stride-``patch`` convolution does)."""
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def encoder_tokens(self) -> int:
+        """Sequence length of one image in the encoder (patches + class token)."""
+        return self.patches_per_camera + int(self.class_token)
+
+    @property
+    def llm_tokens_per_camera(self) -> int:
+        """Tokens per camera in the language model's prefill."""
+        return self.tokens_per_camera or self.patches_per_camera
+
+
+@dataclass(frozen=True)
+class Language:
+    """The language half of a request: a prefill and the decode of the action tokens.
+
+    Attributes:
+        model: the decoder; None = the model passed to the simulator.
+        action_tokens: decode steps (one per action token).
+        prompt_tokens: the whole prefill length; None = vision tokens + ``text_tokens``.
+        text_tokens: text prompt tokens added to the vision tokens.
+    """
+
+    model: ModelArch | None
+    action_tokens: int
+    prompt_tokens: int | None = None
+    text_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.action_tokens, int) and self.action_tokens >= 0,
+               f"Language.action_tokens must be an integer >= 0, got {self.action_tokens!r}")
+        _check(self.prompt_tokens is None
+               or (isinstance(self.prompt_tokens, int) and self.prompt_tokens >= 1),
+               f"Language.prompt_tokens must be an integer >= 1, got {self.prompt_tokens!r}")
+        _check(isinstance(self.text_tokens, int) and self.text_tokens >= 0,
+               f"Language.text_tokens must be an integer >= 0, got {self.text_tokens!r}")
+        _check(self.model is None or self.model.causal,
+               f"Language.model must be a causal decoder, {self.model and self.model.name!r} "
+               "is an encoder")
+
+
+@dataclass(frozen=True)
+class VLARequest:
+    """What one request runs: a vision encoder, a language model, or both."""
+
+    vision: Vision | None = None
+    language: Language | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.vision is not None or self.language is not None,
+               "VLARequest needs vision, language or both")
+        if self.language is not None and self.language.prompt_tokens is None:
+            _check(self.prefill_tokens >= 1,
+                   "VLARequest: the prefill is empty (no vision, text_tokens 0, no prompt_tokens)")
+
+    @property
+    def prefill_tokens(self) -> int:
+        """Prefill length of the language model (0 without one)."""
+        if self.language is None:
+            return 0
+        if self.language.prompt_tokens is not None:
+            return self.language.prompt_tokens
+        vis = self.vision.cameras * self.vision.llm_tokens_per_camera if self.vision else 0
+        return vis + self.language.text_tokens
+
+    @property
+    def action_tokens(self) -> int:
+        return self.language.action_tokens if self.language else 0
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A periodic source of requests.
+
+    Attributes:
+        name: label (unique in the trace).
+        request: what each request runs.
+        rate_hz: control rate (frames per second).
+        deadline_s: latency budget of each request, from its arrival to its last operator.
+        jitter_s: arrival delay drawn uniformly from [0, jitter_s]; below one period.
+        offset_s: capture time of the first frame.
+        priority: lower is more urgent (used by the "priority" scheduling policy).
+    """
+
+    name: str
+    request: VLARequest
+    rate_hz: float
+    deadline_s: float
+    jitter_s: float = 0.0
+    offset_s: float = 0.0
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name), "Stream.name must not be empty")
+        _check(math.isfinite(self.rate_hz) and self.rate_hz > 0,
+               f"Stream.rate_hz must be > 0, got {self.rate_hz!r}")
+        _check(self.deadline_s > 0, f"Stream.deadline_s must be > 0, got {self.deadline_s!r}")
+        _check(0 <= self.jitter_s < self.period_s,
+               f"Stream.jitter_s must be in [0, period = {self.period_s:g} s), "
+               f"got {self.jitter_s!r}")
+        _check(self.offset_s >= 0, f"Stream.offset_s must be >= 0, got {self.offset_s!r}")
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.rate_hz
+
+    def arrival_times(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
+        """Arrival times of the frames captured in [0, duration_s), sorted."""
+        n = max(0, math.ceil((duration_s - self.offset_s) * self.rate_hz - 1e-9))
+        capture = self.offset_s + np.arange(n, dtype=float) / self.rate_hz
+        capture = capture[capture < duration_s]
+        if self.jitter_s > 0:
+            return capture + rng.uniform(0.0, self.jitter_s, capture.size)
+        return capture
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Streams sharing one chip for ``duration_s`` seconds."""
+
+    name: str
+    streams: tuple[Stream, ...]
+    duration_s: float
+    description: str = ""
+    source: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streams", tuple(self.streams))
+        _check(len(self.streams) >= 1, "Trace needs at least one stream")
+        names = [s.name for s in self.streams]
+        _check(len(set(names)) == len(names), f"Trace stream names must be unique, got {names}")
+        _check(self.duration_s > 0, f"Trace.duration_s must be > 0, got {self.duration_s!r}")
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+
+    def with_model(self, model: ModelArch | None) -> Trace:
+        """Fill streams whose language model is unnamed with ``model``."""
+        if model is None:
+            return self
+        out = []
+        for s in self.streams:
+            lang = s.request.language
+            if lang is not None and lang.model is None:
+                s = replace(s, request=replace(s.request, language=replace(lang, model=model)))
+            out.append(s)
+        return replace(self, streams=tuple(out))
+
+    def missing_models(self) -> list[str]:
+        """Names of the streams whose language model is still unnamed."""
+        return [s.name for s in self.streams
+                if s.request.language is not None and s.request.language.model is None]
+
+    def arrivals(self, duration_s: float | None = None, seed: int = 0) -> list[np.ndarray]:
+        """Arrival times per stream (same order as ``streams``) for ``duration_s`` (default:
+        the trace's) and ``seed``; stream ``i`` draws from ``default_rng([seed, i])``."""
+        d = self.duration_s if duration_s is None else float(duration_s)
+        if not d > 0:
+            raise ValueError(f"duration must be > 0 s, got {d!r}")
+        return [s.arrival_times(d, np.random.default_rng([int(seed), i]))
+                for i, s in enumerate(self.streams)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Resolved trace as plain data (for config.json)."""
+        def req(r: VLARequest) -> dict[str, Any]:
+            out: dict[str, Any] = {"prefill_tokens": r.prefill_tokens,
+                                   "action_tokens": r.action_tokens}
+            if r.vision:
+                v = r.vision
+                out["vision"] = {"encoder": v.encoder.name, "cameras": v.cameras,
+                                 "image_size": v.image_size, "patch_size": v.patch_size,
+                                 "class_token": v.class_token,
+                                 "encoder_tokens": v.encoder_tokens,
+                                 "llm_tokens_per_camera": v.llm_tokens_per_camera}
+            if r.language:
+                lm = r.language
+                out["language"] = {"model": lm.model.name if lm.model else None,
+                                   "prompt_tokens": lm.prompt_tokens,
+                                   "text_tokens": lm.text_tokens}
+            return out
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "duration_s": self.duration_s,
+                "streams": [{"name": s.name, "rate_hz": s.rate_hz, "deadline_s": s.deadline_s,
+                             "jitter_s": s.jitter_s, "offset_s": s.offset_s,
+                             "priority": s.priority, "request": req(s.request)}
+                            for s in self.streams]}
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+def _trace_dir() -> Path:
+    return Path(str(resources.files("workloads"))) / "presets" / "traces"
+
+
+def list_traces() -> list[str]:
+    """Names of the built-in trace presets."""
+    return sorted(p.stem for p in _trace_dir().glob("*.yaml"))
+
+
+def load_trace(name_or_path: str | Path) -> Trace:
+    """A trace from a preset name or a YAML file path."""
+    s = str(name_or_path)
+    p = Path(s)
+    if s.endswith((".yaml", ".yml")) or p.is_file():
+        if not p.is_file():
+            raise SpecError([f"{p.name}: no such trace file"])
+        return trace_from_dict(load_yaml(p), p.name, base_dir=p.parent)
+    preset = _trace_dir() / f"{s}.yaml"
+    if not preset.is_file():
+        raise SpecError([f"unknown trace {s!r} (built-in: {', '.join(list_traces())}; "
+                         "or give a trace .yaml file)"])
+    return trace_from_dict(load_yaml(preset), preset.name, base_dir=preset.parent)
+
+
+def _raw_value(r: Reader, key: str) -> Any:
+    v = r.data.get(key)
+    return v.get("value") if isinstance(v, dict) else v
+
+
+def _with_unit(r: Reader, key: str, dimension: str, required: bool = True,
+               default: Any = None, positive: bool = False) -> Any:
+    """A quantity that must be written with its unit ("100 ms", not 100)."""
+    raw = _raw_value(r, key)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        r.used.add(key)
+        example = {"s": "100 ms", "hz": "10 Hz"}[dimension]
+        r.error(f"{raw!r} has no unit; write it with one, e.g. '{example}'", key)
+        return default
+    return r.quantity(key, dimension, required=required, default=default, positive=positive)
+
+
+def _model_ref(r: Reader, key: str, base_dir: Path | None, required: bool) -> ModelArch | None:
+    name = r.string(key, required=required)
+    if name is None:
+        return None
+    ref = name
+    if name.endswith((".yaml", ".yml", ".json")) and base_dir is not None \
+            and not Path(name).is_absolute():
+        ref = str(base_dir / name)
+    try:
+        return load_model(ref)
+    except SpecError as exc:
+        r.error(exc.errors[0] if exc.errors else "cannot load model", key)
+        return None
+
+
+def _read_vision(r: Reader, base_dir: Path | None) -> Vision | None:
+    encoder = _model_ref(r, "encoder", base_dir, required=True)
+    if encoder is not None and encoder.causal:
+        r.error(f"{encoder.name!r} is a causal decoder, not a vision encoder (causal: false)",
+                "encoder")
+        encoder = None
+    cameras = r.number("cameras", integer=True, positive=True)
+    image = r.number("image_size", integer=True, positive=True)
+    patch = r.number("patch_size", integer=True, positive=True)
+    cls = r.boolean("class_token", default=False)
+    tpc = r.number("tokens_per_camera", required=False, integer=True, positive=True)
+    r.finish()
+    if image is not None and patch is not None and patch > image:
+        r.error(f"patch_size {patch} is larger than image_size {image}", "patch_size")
+        return None
+    if None in (encoder, cameras, image, patch) or cameras < 1 or (tpc is not None and tpc < 1):
+        return None
+    return Vision(encoder, cameras, image, patch, cls, tpc)
+
+
+def _read_language(r: Reader, base_dir: Path | None) -> Language | None:
+    model = _model_ref(r, "model", base_dir, required=False)
+    if model is not None and not model.causal:
+        r.error(f"{model.name!r} is an encoder, not a decoder", "model")
+    actions = r.number("action_tokens", integer=True)
+    prompt = r.number("prompt_tokens", required=False, integer=True, positive=True)
+    text = r.number("text_tokens", required=False, default=None, integer=True)
+    r.finish()
+    if prompt is not None and text is not None:
+        r.error("give prompt_tokens (the whole prefill) or text_tokens (added to the vision "
+                "tokens), not both", "text_tokens")
+        return None
+    if actions is None or actions < 0 or (prompt is not None and prompt < 1) \
+            or (text is not None and text < 0) or (model is not None and not model.causal):
+        return None
+    return Language(model, actions, prompt, text or 0)
+
+
+def trace_from_dict(data: Any, file: str = "<trace>", base_dir: Path | None = None) -> Trace:
+    """Build and validate a :class:`Trace` from parsed YAML; raises :class:`SpecError`."""
+    r = Reader(data, file)
+    name = r.string("name")
+    description = r.string("description", required=False, default="")
+    source = r.string("source", required=False, default="")
+    duration = _with_unit(r, "duration", "s", positive=True)
+    streams: list[Stream] = []
+    readers = r.children("streams", required=True)
+    if not readers and "streams" in r.data and not any("streams" in e for e in r.errors):
+        r.error("needs at least one stream", "streams")
+    for sr in readers:
+        sname = sr.string("name")
+        priority = sr.number("priority", required=False, default=0, integer=True,
+                             non_negative=False)
+        deadline = _with_unit(sr, "deadline", "s", positive=True)
+        ar = sr.child("arrival", required=True)
+        rate = jitter = offset = None
+        if ar is not None:
+            rate = _with_unit(ar, "rate", "hz", positive=True)
+            jitter = _with_unit(ar, "jitter", "s", required=False, default=0.0)
+            offset = _with_unit(ar, "offset", "s", required=False, default=0.0)
+            ar.finish()
+            if rate and rate > 0 and jitter is not None and jitter >= 1.0 / rate:
+                ar.error(f"jitter {jitter:g} s must be below one period ({1.0 / rate:g} s)",
+                         "jitter")
+                jitter = None
+        vr = sr.child("vision")
+        lr = sr.child("language")
+        vision = _read_vision(vr, base_dir) if vr is not None else None
+        language = _read_language(lr, base_dir) if lr is not None else None
+        sr.finish()
+        if vr is None and lr is None:
+            sr.error("needs a vision section, a language section, or both")
+            continue
+        if (vr is not None and vision is None) or (lr is not None and language is None):
+            continue
+        if None in (sname, deadline, rate, jitter, offset) or rate <= 0 or deadline <= 0 \
+                or jitter < 0 or offset < 0:
+            continue
+        try:
+            streams.append(Stream(sname, VLARequest(vision, language), rate, deadline, jitter,
+                                  offset, int(priority or 0)))
+        except ValueError as exc:
+            sr.error(str(exc))
+    r.finish()
+    names = [s.name for s in streams]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        r.error(f"stream names must be unique, repeated: {', '.join(dupes)}", "streams")
+    r.raise_if_errors()
+    try:
+        return Trace(name=name, streams=tuple(streams), duration_s=duration,
+                     description=description, source=source, sources=dict(r.sources))
+    except ValueError as exc:
+        raise SpecError([f"{file}: {exc}"]) from None
