@@ -18,6 +18,8 @@ from chipdse.calibrate import Calibration, Validation, calibrate, validate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
 from chipdse.measurements import builtin_measurements_path, load_measurements
+from chipdse.sim import SimOptions, SimResult, simulate, with_phase
+from chipdse.sim.analytic_request import request_estimate
 from microarch.chip import Chip
 from microarch.formats import get_format
 from microarch.loader import list_chips
@@ -27,11 +29,13 @@ from workloads.loader import load_model as _load_model
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, kv_cache_bytes, phase_operators, weights_total_bytes
 from workloads.precision import Precision
+from workloads.trace import list_traces, load_trace
 
 __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precision",
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
            "calibrate", "validate", "Calibration", "Validation", "load_measurements",
-           "builtin_measurements_path"]
+           "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
+           "list_traces", "load_trace", "request_estimate"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:

@@ -17,6 +17,7 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "chipdse.commands.catalog",
     "chipdse.commands.estimate",
+    "chipdse.commands.simulate",
     "chipdse.commands.study",
     "chipdse.commands.calibrate",
 )

@@ -540,9 +540,10 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
     search state after every generation; with ``resume=True`` a saved state there is
     continued. ``stop_after`` ends the call after that many generations / rounds (as an
     interruption would; the state allows resuming). ``scheduler`` is a Dask scheduler address
-    or Client (connection timeout ``scheduler_timeout_s``). ``simulator`` re-checks up to ``recheck_points`` front designs at the end
-    (see :func:`recheck_front`; ``"auto"`` uses :func:`simulate_request` when the simulator is
-    installed). ``config_extra`` is recorded in config.json (not part of the resume check).
+    or Client (connection timeout ``scheduler_timeout_s``). ``simulator`` re-checks up to
+    ``recheck_points`` front designs at the end (see :func:`recheck_front`; ``"auto"`` uses
+    :func:`simulate_request` when the simulator is installed). ``config_extra`` is recorded
+    in config.json (not part of the resume check).
     """
     if method not in METHODS:
         raise UserError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
@@ -658,7 +659,7 @@ def matched_latency_gain(frame: pd.DataFrame, reference_latency_s: float,
             "best": {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()}}
 
 
-def score_model(chip: Any, model: Any, workload: Workload = Workload(),
+def score_model(chip: Any, model: Any, workload: Workload | None = None,
                 law: str = "plas", tokens: float = 10e9,
                 options: Any = None) -> dict[str, float]:
     """Latencies (as the searches score them: decode at the mean context) and predicted loss of
@@ -667,7 +668,7 @@ def score_model(chip: Any, model: Any, workload: Workload = Workload(),
     from chipdse.analytic import evaluate
     from chipdse.cost import CostOptions
 
-    w = workload
+    w = workload or Workload()
     ev = evaluate(model, chip, w.precision, w.batch, w.prompt, w.generate,
                   options or CostOptions(), decode="mean", with_bounds=False)
     m = model

@@ -214,7 +214,8 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     vector("attn_norm", rows * d, 5.0, rows)  # residual add + RMSNorm (rsqrt per row)
     convert("attn_quant", rows * d)
     gemm("qkv_proj", rows, d, dq + 2 * dkv)
-    vector("rope", rows * (dq + dkv), 4.0, 0.0)
+    if a.causal:  # decoders use RoPE; the ViT encoders here use learned position embeddings
+        vector("rope", rows * (dq + dkv), 4.0, 0.0)
     if a.qk_norm is not False and np.any(a.qk_norm):
         # Points without QK-norm get a zero count (operators absent, no launch either).
         vector("qk_norm", rows * (dq + dkv), 4.0, rows * (a.n_heads + a.n_kv_heads),
