@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_analytic", "bench_sim"]
+MODULES = ["bench_analytic", "bench_sim", "bench_search"]
 
 
 def main(argv: list[str]) -> int:

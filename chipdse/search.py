@@ -61,6 +61,7 @@ METHODS = ("auto", "grid", "lhs", "nsga2")
 STATE_FILE = "state.pkl"
 _STATE_VERSION = 1
 _GRID_BLOCK = 65536
+_PARETO_BLOCK = 256
 
 
 # ---- Pareto and hypervolume ----------------------------------------------------------------
@@ -83,13 +84,26 @@ def pareto_mask(F: Any) -> np.ndarray:
                 mask[i] = True
                 best = F[i, 1]
         return mask
+    kept = np.zeros((0, F.shape[1]))
     front: list[int] = []
-    for i in order:
-        if front:
-            P = F[front]
-            if np.any(np.all(P <= F[i], axis=1)):
-                continue  # dominated by (or equal to) a kept point sorted before it
-        front.append(i)
+    # Sorted lexicographically, a point can only be dominated by (or equal to) one before it.
+    # Blocks are screened against the front so far at once; survivors are checked in order.
+    for start in range(0, n, _PARETO_BLOCK):
+        blk = order[start:start + _PARETO_BLOCK]
+        Fb = F[blk]
+        if len(kept):
+            dom = np.zeros(len(blk), dtype=bool)
+            for j in range(0, len(kept), _PARETO_BLOCK):
+                P = kept[j:j + _PARETO_BLOCK]
+                dom |= np.any(np.all(P[None, :, :] <= Fb[:, None, :], axis=2), axis=1)
+            blk, Fb = blk[~dom], Fb[~dom]
+        new: list[int] = []
+        for i, f in zip(blk, Fb):
+            if new and np.any(np.all(F[new] <= f, axis=1)):
+                continue
+            new.append(int(i))
+        front.extend(new)
+        kept = F[front]
     mask[front] = True
     return mask
 
