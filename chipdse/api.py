@@ -35,7 +35,7 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
            "calibrate", "validate", "Calibration", "Validation", "load_measurements",
            "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
-           "list_traces", "load_trace", "request_estimate"]
+           "list_traces", "load_trace", "request_estimate", "frame_estimate"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
@@ -259,3 +259,25 @@ def _studies():
     import importlib
 
     return importlib.import_module("studies")
+
+
+def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None = None,
+                   trace: str | Path = "vla-drive-10hz", precision: Precision | None = None,
+                   stream: str | None = None, options: CostOptions = CostOptions()):
+    """Uncontended latency and energy of one frame (request) of a trace's stream: vision
+    encoder + prefill + decode, each phase summed from the same operator costs the simulator
+    uses. ``model`` fills the trace's language model where the trace leaves it open."""
+    t = load_trace(trace)
+    if model is not None:
+        t = t.with_model(load_model(model))
+    if t.missing_models():
+        raise UserError(f"trace {t.name}: streams {', '.join(t.missing_models())} need a "
+                        "language model (pass model=...)")
+    names = [s.name for s in t.streams]
+    if stream is None:
+        s = t.streams[0]
+    elif stream in names:
+        s = t.streams[names.index(stream)]
+    else:
+        raise UserError(f"trace {t.name} has no stream {stream!r} (streams: {', '.join(names)})")
+    return request_estimate(s.request, load_chip(chip), precision or Precision(), options)

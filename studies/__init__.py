@@ -15,6 +15,7 @@ __all__ = ["REGISTRY", "get_study", "StudyResult", "write_result"]
 
 # study name -> module (in the order a reader should take them)
 REGISTRY: dict[str, str] = {
+    "memory-vs-tops": "studies.memory_vs_tops",
     "phase-aware": "studies.phase_aware",
     "int8-speedup": "studies.int8_speedup",
 }

@@ -1,0 +1,115 @@
+"""Elasticity of the driving VLA frame latency to DRAM bandwidth, peak TOPS, SRAM and KV SRAM.
+
+Claim examined (plas.md Sec. 6, conclusion 2): memory bandwidth and cache efficiency decide real
+performance more than peak TOPS; reserve fast SRAM for the KV cache and attention.
+Elasticity e_x = d ln(latency) / d ln(x), by a central difference at x * 1.25^(+-1) around each
+chip preset; -1 means latency falls in proportion, 0 means x does not matter. A KV SRAM is absent
+from the presets, so its effect is measured by adding one sized to the frame's KV cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from chipdse import api  # noqa: E402
+from studies.base import StudyResult  # noqa: E402
+
+NAME = "memory-vs-tops"
+QUESTION = ("For the driving VLA frame, how elastic is latency to DRAM bandwidth, to peak TOPS "
+            "and to SRAM / KV-cache SRAM size around Orin and Thor, and does bandwidth matter more "
+            "than TOPS?")
+STEP = 1.25
+TRACE = "vla-drive-10hz"
+
+
+def _lat(chip, model, p) -> tuple[float, float, float, float]:
+    e = api.frame_estimate(chip, model, TRACE, p)
+    return e.total_s, e.encode_s, e.prefill_s, e.decode_s
+
+
+def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
+    chips = ["jetson-agx-orin-64gb", "jetson-agx-thor"] + ([] if quick else ["drive-thor-u"])
+    models = ["qwen2.5-0.5b"] + ([] if quick else ["qwen3-1.7b", "qwen3-4b"])
+    precisions = [api.make_precision("int8", "int8", "fp16"),
+                  api.make_precision("int4", "fp16", "fp16")]
+    knobs = {
+        "dram_bandwidth": lambda c, f: api.chip_variant(c, dram_bandwidth_scale=f),
+        "peak_tops": lambda c, f: api.chip_variant(c, compute_scale=f),
+        "sram_size": lambda c, f: api.chip_variant(c, sram_scale=f),
+    }
+    rows = []
+    for chip in chips:
+        base_chip = api.load_chip(chip)
+        for m in models:
+            kv_mib = api.load_model(m).kv_bytes_per_token(2.0) * 1040 / 2**20
+            for p in precisions:
+                base = _lat(base_chip, m, p)
+                row = dict(chip=chip, model=m, precision=p.label(), frame_ms=base[0] * 1e3,
+                           encode_ms=base[1] * 1e3, prefill_ms=base[2] * 1e3,
+                           decode_ms=base[3] * 1e3)
+                for knob, make in knobs.items():
+                    up = _lat(make(base_chip, STEP), m, p)
+                    down = _lat(make(base_chip, 1 / STEP), m, p)
+                    for i, phase in enumerate(("frame", "encode", "prefill", "decode")):
+                        if base[i] > 0:
+                            row[f"e_{knob}_{phase}"] = (np.log(up[i]) - np.log(down[i])) / \
+                                (2 * np.log(STEP))
+                # KV SRAM holding the whole KV cache of the frame (~1040 tokens), at the
+                # chip's on-chip SRAM bandwidth.
+                kv = api.chip_variant(base_chip, kv_sram_bytes=kv_mib * 2**20 * 1.1)
+                with_kv = _lat(kv, m, p)
+                row["kv_sram_mib"] = kv_mib * 1.1
+                row["weights_mib"] = api.estimate(base_chip, m, p, 1, 1024, 16).weights_bytes \
+                    / 2**20
+                row["kv_sram_frame_gain"] = base[0] / with_kv[0]
+                row["kv_sram_decode_gain"] = base[3] / with_kv[3]
+                rows.append(row)
+    t = pd.DataFrame(rows)
+    bw, tops = t.e_dram_bandwidth_frame, t.e_peak_tops_frame
+    bw_wins = float((bw.abs() > tops.abs()).mean())
+    supports = True if bw_wins >= 0.75 else (False if bw_wins <= 0.25 else None)
+    answer = (
+        f"Frame elasticity to DRAM bandwidth {bw.median():+.2f} (median; range {bw.min():+.2f} to "
+        f"{bw.max():+.2f}) vs to peak TOPS {tops.median():+.2f} (range {tops.min():+.2f} to "
+        f"{tops.max():+.2f}); bandwidth matters more in {bw_wins:.0%} of the "
+        f"{len(t)} (chip, model, precision) points. By phase (median): decode "
+        f"{t.e_dram_bandwidth_decode.median():+.2f} to bandwidth vs "
+        f"{t.e_peak_tops_decode.median():+.2f} to TOPS; prefill "
+        f"{t.e_dram_bandwidth_prefill.median():+.2f} vs {t.e_peak_tops_prefill.median():+.2f}; "
+        f"vision encoder {t.e_dram_bandwidth_encode.median():+.2f} vs "
+        f"{t.e_peak_tops_encode.median():+.2f}. SRAM size: {t.e_sram_size_frame.median():+.2f}. "
+        f"A KV SRAM holding the frame's KV cache ({t.kv_sram_mib.min():.0f}-"
+        f"{t.kv_sram_mib.max():.0f} MiB) speeds decode {t.kv_sram_decode_gain.min():.3f}-"
+        f"{t.kv_sram_decode_gain.max():.3f}x and the frame {t.kv_sram_frame_gain.min():.3f}-"
+        f"{t.kv_sram_frame_gain.max():.3f}x: at a 1024-token context the KV cache is "
+        f"{(t.kv_sram_mib / 1.1 / t.weights_mib).min():.1%}-"
+        f"{(t.kv_sram_mib / 1.1 / t.weights_mib).max():.1%} of the weight bytes a decode step "
+        f"streams, so weights, not KV, are what SRAM would have to hold to matter here.")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [f"{r.chip.replace('jetson-', '')}\n{r.model}\n{r.precision}" for r in t.itertuples()]
+    x = np.arange(len(t))
+    for i, (col, lab) in enumerate((("e_dram_bandwidth_frame", "DRAM bandwidth"),
+                                    ("e_peak_tops_frame", "peak TOPS"),
+                                    ("e_sram_size_frame", "SRAM size"))):
+        ax.bar(x + (i - 1) * 0.27, t[col], width=0.27, label=lab)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, fontsize=6)
+    ax.set_ylabel("elasticity of frame latency")
+    ax.set_title(f"{TRACE}: d ln(latency) / d ln(resource) around each preset")
+    ax.legend(fontsize=8)
+    return StudyResult(
+        name=NAME, question=QUESTION,
+        setup=[f"chips: {', '.join(chips)} (presets, family efficiencies)",
+               f"models: {', '.join(models)}; precisions: {', '.join(q.label() for q in precisions)}",
+               f"frame: {TRACE} (6 x ViT-L/14 at 224 px, 1024-token prefill, 16 action tokens), "
+               "uncontended",
+               f"elasticity: central difference at x{STEP:g} and x1/{STEP:g}"],
+        answer=answer, supports=supports, table=t, figures={"elasticity.png": fig},
+        config={"chips": chips, "models": models, "step": STEP})
