@@ -107,7 +107,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
     return StudyResult(
         name=NAME, question=QUESTION,
         setup=[f"chips: {', '.join(chips)} (presets, family efficiencies)",
-               f"models: {', '.join(models)}; precisions: {', '.join(q.label() for q in precisions)}",
+               f"models: {', '.join(models)}; "
+               f"precisions: {', '.join(q.label() for q in precisions)}",
                f"frame: {TRACE} (6 x ViT-L/14 at 224 px, 1024-token prefill, 16 action tokens), "
                "uncontended",
                f"elasticity: central difference at x{STEP:g} and x1/{STEP:g}"],
