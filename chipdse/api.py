@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipdse.accuracy import LAWS, fit_law, fit_law_csv, get_law, perplexity
 from chipdse.analytic import evaluate
 from chipdse.calibrate import Calibration, Validation, calibrate, validate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
 from chipdse.measurements import builtin_measurements_path, load_measurements
+from chipdse.search import SearchResult, codesign, run_search, search
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from chipdse.sim.analytic_request import request_estimate
 from microarch.chip import Chip
@@ -35,7 +37,9 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
            "calibrate", "validate", "Calibration", "Validation", "load_measurements",
            "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
-           "list_traces", "load_trace", "request_estimate", "frame_estimate"]
+           "list_traces", "load_trace", "request_estimate", "frame_estimate", "search",
+           "codesign", "run_search", "SearchResult", "LAWS", "get_law", "fit_law", "fit_law_csv",
+           "perplexity"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:

@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "chipdse.commands.catalog",
     "chipdse.commands.estimate",
     "chipdse.commands.simulate",
+    "chipdse.commands.search",
     "chipdse.commands.study",
     "chipdse.commands.calibrate",
 )

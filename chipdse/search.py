@@ -51,7 +51,8 @@ from chipdse.search_problems import (
     enumerate_indices,
 )
 
-__all__ = ["run_search", "SearchResult", "pareto_mask", "hypervolume", "front_summary",
+__all__ = ["search", "codesign", "run_search", "SearchResult", "pareto_mask", "hypervolume",
+           "front_summary",
            "matched_latency_gain", "recheck_front", "design_objects", "pareto_figure",
            "simulate_request", "default_simulator", "dominated_share", "score_model",
            "PlasProblem", "ChipSizingProblem", "CoDesignProblem", "Workload", "Budgets",
@@ -61,51 +62,26 @@ METHODS = ("auto", "grid", "lhs", "nsga2")
 STATE_FILE = "state.pkl"
 _STATE_VERSION = 1
 _GRID_BLOCK = 65536
-_PARETO_BLOCK = 256
 
 
 # ---- Pareto and hypervolume ----------------------------------------------------------------
 
 def pareto_mask(F: Any) -> np.ndarray:
-    """Non-dominated rows of ``F`` (minimisation). Of identical rows only the first is kept."""
+    """Non-dominated rows of ``F`` (minimisation). Of identical rows only the first is kept.
+
+    Uses moocore's dimension-sweep algorithm (O(n log n) for up to 3 objectives; moocore comes
+    with pymoo)."""
+    from moocore import is_nondominated
+
     F = np.asarray(F, dtype=float)
     n = F.shape[0]
-    mask = np.zeros(n, dtype=bool)
     if n == 0:
-        return mask
+        return np.zeros(0, dtype=bool)
     if F.shape[1] == 1:
+        mask = np.zeros(n, dtype=bool)
         mask[int(np.argmin(F[:, 0]))] = True
         return mask
-    order = np.lexsort(F.T[::-1])  # by f1, then f2, ...
-    if F.shape[1] == 2:
-        best = np.inf
-        for i in order:
-            if F[i, 1] < best:
-                mask[i] = True
-                best = F[i, 1]
-        return mask
-    kept = np.zeros((0, F.shape[1]))
-    front: list[int] = []
-    # Sorted lexicographically, a point can only be dominated by (or equal to) one before it.
-    # Blocks are screened against the front so far at once; survivors are checked in order.
-    for start in range(0, n, _PARETO_BLOCK):
-        blk = order[start:start + _PARETO_BLOCK]
-        Fb = F[blk]
-        if len(kept):
-            dom = np.zeros(len(blk), dtype=bool)
-            for j in range(0, len(kept), _PARETO_BLOCK):
-                P = kept[j:j + _PARETO_BLOCK]
-                dom |= np.any(np.all(P[None, :, :] <= Fb[:, None, :], axis=2), axis=1)
-            blk, Fb = blk[~dom], Fb[~dom]
-        new: list[int] = []
-        for i, f in zip(blk, Fb):
-            if new and np.any(np.all(F[new] <= f, axis=1)):
-                continue
-            new.append(int(i))
-        front.extend(new)
-        kept = F[front]
-    mask[front] = True
-    return mask
+    return np.asarray(is_nondominated(F, keep_weakly=False), dtype=bool)
 
 
 def hypervolume(F: Any, ref: Sequence[float], ideal: Sequence[float] | None = None,
@@ -468,6 +444,32 @@ def _lhs(problem, evaluate, archive, progress, run_dir, state, fingerprint, seed
     return history
 
 
+def _polish(problem, evaluate, archive, progress) -> int:
+    """Evaluate every design one index step from the final front (each variable +-1) not seen
+    yet: removes the near misses a population-based search leaves on its front."""
+    X, sc = archive.merged()
+    feas = np.asarray(sc["feasible"], bool)
+    if not feas.any():
+        return 0
+    F = problem.objective_matrix(sc)
+    front = X[feas][pareto_mask(F[feas])]
+    sizes = problem.sizes
+    cands = []
+    for j in range(problem.n_var):
+        for step in (-1, 1):
+            Y = front.copy()
+            Y[:, j] += step
+            cands.append(Y[(Y[:, j] >= 0) & (Y[:, j] < sizes[j])])
+    C = np.unique(np.concatenate(cands), axis=0)
+    seen = {x.tobytes() for x in X}
+    C = C[np.array([c.tobytes() not in seen for c in C], dtype=bool)] if len(C) else C
+    C = C[problem.valid(C)] if len(C) else C
+    if len(C):
+        archive.add(C, evaluate(C))
+    progress(f"polish: {len(C)} neighbours of {len(front)} front designs evaluated")
+    return int(len(C))
+
+
 class _PymooAdapter:
     """Builds the pymoo problem lazily (pymoo imports are slow)."""
 
@@ -492,7 +494,7 @@ class _PymooAdapter:
 
 
 def _nsga2(problem, evaluate, archive, progress, run_dir, state, seed, pop_size, generations,
-           stop_after, base_state) -> list[dict[str, Any]]:
+           stop_after, base_state, polish) -> list[dict[str, Any]]:
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
@@ -536,6 +538,9 @@ def _nsga2(problem, evaluate, archive, progress, run_dir, state, seed, pop_size,
             algo.problem = pp
         progress(f"nsga2 generation {gen}/{generations}: {archive.n} evaluated, "
                  f"{history[-1]['feasible_in_population']} feasible in population")
+    if polish and not algo.has_next():
+        history.append({"polish": _polish(problem, evaluate, archive, progress),
+                        "evaluated": archive.n})
     return history
 
 
@@ -544,9 +549,9 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
                resume: bool = False, scheduler: Any = None,
                progress: Callable[[str], None] | None = None, grid_limit: int = 250_000,
                lhs_samples: int = 2000, lhs_rounds: int = 30, stop_after: int | None = None,
-               simulator: Callable | str | None = None, recheck_points: int = 10,
+               simulator: Callable | str | None = "auto", recheck_points: int = 10,
                config_extra: Mapping[str, Any] | None = None,
-               scheduler_timeout_s: float = 10.0) -> SearchResult:
+               scheduler_timeout_s: float = 10.0, polish: bool = True) -> SearchResult:
     """Search ``problem`` and return every evaluated design with its Pareto front.
 
     ``method`` is ``auto`` (``grid`` when the grid has at most ``grid_limit`` designs, else
@@ -557,7 +562,8 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
     or Client (connection timeout ``scheduler_timeout_s``). ``simulator`` re-checks up to
     ``recheck_points`` front designs at the end (see :func:`recheck_front`; ``"auto"`` uses
     :func:`simulate_request` when the simulator is installed). ``config_extra`` is recorded
-    in config.json (not part of the resume check).
+    in config.json (not part of the resume check). With ``polish`` a finished NSGA-II run
+    also evaluates every one-step neighbour of its final front.
     """
     if method not in METHODS:
         raise UserError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
@@ -569,7 +575,7 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
     rdir = Path(run_dir) if run_dir is not None else None
     settings = {"method": method, "seed": seed, "pop_size": pop_size,
                 "generations": generations, "lhs_samples": lhs_samples,
-                "lhs_rounds": lhs_rounds, "grid_limit": grid_limit}
+                "lhs_rounds": lhs_rounds, "grid_limit": grid_limit, "polish": polish}
     cfg = {"problem": problem.config(), "search": settings}
     fp = _fingerprint(cfg)
     state = None
@@ -596,7 +602,7 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
                            lhs_rounds, stop_after, base)
         else:
             history = _nsga2(problem, evaluator, archive, say, rdir, state, seed, pop_size,
-                             generations, stop_after, base)
+                             generations, stop_after, base, polish)
     finally:
         evaluator.close()
     X, scores = archive.merged()
@@ -625,9 +631,66 @@ def run_search(problem: SearchProblem, method: str = "auto", pop_size: int = 100
     return result
 
 
+def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float | None]:
+    import dataclasses
+
+    if isinstance(workload, Workload):
+        w, budget = workload, None
+    else:
+        if workload not in WORKLOADS:
+            raise UserError(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
+        w, budget = WORKLOADS[workload]
+    if precision is not None:
+        w = dataclasses.replace(w, precision=precision)
+    return w, budget
+
+
+def search(chip: Any, workload: str | Workload = "driving", precision: Any = None,
+           budgets: Budgets | None = None, law: str = "plas",
+           objectives: Sequence[str] = ("loss", "latency_s"), paper_model: bool = False,
+           **run: Any) -> SearchResult:
+    """PLAS on one chip (a preset name, a chip .yaml or a Chip): Pareto-optimal architectures
+    of the PLAS grid. ``workload`` is a scenario name (its latency budget applies unless
+    ``budgets`` is given) or a :class:`Workload`; ``run`` goes to :func:`run_search`."""
+    from chipdse.api import load_chip
+    from chipdse.cost import CostOptions
+
+    w, budget = _workload(workload, precision)
+    b = budgets or Budgets(latency_s=budget)
+    opts = CostOptions.paper() if paper_model else CostOptions()
+    return run_search(PlasProblem(load_chip(chip), w, b, law=law, objectives=objectives,
+                                  options=opts), **run)
+
+
+def codesign(model: Any = None, workload: str | Workload = "driving", precision: Any = None,
+             budgets: Budgets | None = None, law: str = "plas",
+             objectives: Sequence[str] | None = None, template: Any = None,
+             paper_model: bool = False, **run: Any) -> SearchResult:
+    """Joint co-design of chip (the :mod:`microarch.template`) and architecture (the PLAS grid);
+    with ``model`` (a preset name, a file or a ModelArch) chip sizing for that model.
+    Defaults: objectives (loss, latency, area) or, for sizing, (latency, energy, area)."""
+    from chipdse.api import load_model
+    from chipdse.cost import CostOptions
+
+    w, budget = _workload(workload, precision)
+    b = budgets or Budgets(latency_s=budget)
+    opts = CostOptions.paper() if paper_model else CostOptions()
+    if model is not None:
+        p: SearchProblem = ChipSizingProblem(
+            load_model(model), w, b, objectives=objectives or ("latency_s", "energy_j",
+                                                                "area_mm2"),
+            template=template, options=opts, law=law)
+    else:
+        p = CoDesignProblem(w, b, law=law, objectives=objectives or ("loss", "latency_s",
+                                                                     "area_mm2"),
+                            template=template, options=opts)
+    return run_search(p, **run)
+
+
 def _finished(history, method, generations, rounds) -> bool:
     if method == "nsga2":
-        return bool(history) and history[-1].get("generation", 0) >= generations
+        gens = [h["generation"] for h in history if "generation" in h]
+        return bool(gens) and gens[-1] >= generations
     return True
 
 

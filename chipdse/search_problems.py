@@ -460,6 +460,13 @@ class PlasProblem(_ArchMixin, SearchProblem):
         if [v.name for v in self.variables] != [v.name for v in PLAS_SPACE]:
             raise UserError("PLAS space must have the variables "
                             + ", ".join(v.name for v in PLAS_SPACE))
+        tech = chip.technology
+        for what, label, value, budget in (
+                ("area_mm2", "die area", tech.die_area_mm2, budgets.area_mm2),
+                ("power_w", "maximum power", tech.tdp_w, budgets.power_w)):
+            if value is None and (what in self.objectives or budget is not None):
+                raise UserError(f"{chip.name} publishes no {label}: {what} cannot be an "
+                                "objective or a budget of a search on it")
         self._cp = ChipParams.from_chip(chip, ideal=options.ideal_chip)
         ph = chip.phase
         self._mode = list(PhaseMode).index(ph.mode)

@@ -263,7 +263,11 @@ def test_results_are_written(orin, tmp_path):
 
 def test_front_recheck_with_the_simulator(orin):
     p = small_plas(orin)
-    res = run_search(p, method="grid")
+    auto = run_search(p, method="grid")   # the default re-checks 10 front designs
+    assert auto.frame["sim_total_s"].notna().sum() == 10
+    assert any("simulator re-check of 10 front designs" in n for n in auto.notes)
+    res = run_search(p, method="grid", simulator=None)
+    assert "sim_total_s" not in res.frame
     recheck_front(res, p, simulate_request, max_points=3)
     checked = res.frame.dropna(subset=["sim_total_s"])
     assert len(checked) == 3
@@ -284,3 +288,35 @@ def test_codesign_rows_rebuild_as_chips():
     assert set(VARIABLES) <= set(res.frame.columns)
     t = simulate_request(chip, model, p.workload)
     assert t == pytest.approx(float(row["total_s"]), rel=1e-6)
+
+
+def test_out_of_range_architectures_are_flagged(orin):
+    space = (Variable("n_layers", (32, 40)),) + PLAS_SPACE[1:3] + (
+        Variable("kv_heads", ("2",)), Variable("ffn_ratio", (1.0,)))
+    res = run_search(PlasProblem(orin, space=space), method="grid")
+    deep = res.frame[res.frame["n_layers"] == 40]
+    assert len(deep) and not deep["law_in_range"].any()
+    assert res.frame.loc[res.frame["n_layers"] == 32, "law_in_range"].all()
+    assert any("outside the loss law's fitted ranges" in n for n in res.notes)
+
+
+def test_other_laws_and_token_budgets(orin):
+    X = enumerate_indices(PlasProblem(orin).sizes, 0, 500)
+    short = PlasProblem(orin, law="chinchilla", tokens=10e9).score(X)
+    long = PlasProblem(orin, law="chinchilla", tokens=1e12).score(X)
+    assert np.all(long["loss"] < short["loss"])
+    assert np.all(short["params"] >= 7e7) and short["law_in_range"].all()
+
+
+def test_front_door_functions(orin):
+    from chipdse.search import codesign, search
+
+    r = search("jetson-agx-orin-64gb", precision=Precision("int8", "int8", "int8"))
+    assert r.method == "grid" and r.config["problem"]["budgets"]["latency_s"] == 0.1
+    assert r.config["problem"]["workload"]["precision"] == "wint8-aint8-kvint8"
+    s = codesign("qwen2.5-0.5b", pop_size=8, generations=1)
+    assert s.kind == "sizing" and s.objectives == ("latency_s", "energy_j", "area_mm2")
+    with pytest.raises(UserError, match="no die area"):
+        search(orin, objectives=("loss", "area_mm2"))
+    with pytest.raises(UserError, match="unknown workload"):
+        search(orin, workload="racing")
