@@ -19,7 +19,11 @@ from chipdse.calibrate import Calibration, Validation, calibrate, validate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
 from chipdse.measurements import builtin_measurements_path, load_measurements
-from chipdse.search import SearchResult, codesign, run_search, search
+from chipdse.search import (SearchResult, codesign, dominated_share, front_summary, hypervolume,
+                            matched_latency_gain, pareto_figure, pareto_mask, run_search,
+                            score_model, search)
+from chipdse.search_problems import (WORKLOADS, Budgets, ChipSizingProblem, CoDesignProblem,
+                                     PlasProblem, Workload)
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from chipdse.sim.analytic_request import request_estimate
 from microarch.chip import Chip
@@ -39,7 +43,9 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
            "list_traces", "load_trace", "request_estimate", "frame_estimate", "search",
            "codesign", "run_search", "SearchResult", "LAWS", "get_law", "fit_law", "fit_law_csv",
-           "perplexity"]
+           "perplexity", "front_summary", "matched_latency_gain", "score_model",
+           "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
+           "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
