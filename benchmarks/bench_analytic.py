@@ -18,23 +18,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from chipdse.analytic import evaluate  # noqa: E402
 from chipdse.cost import ChipParams, CostOptions  # noqa: E402
+from chipdse.search_problems import HEAD_DIM, plas_arch_arrays  # noqa: E402
 from microarch.loader import list_chips, load_chip  # noqa: E402
 from workloads.ops import ArchArrays  # noqa: E402
 from workloads.precision import Precision  # noqa: E402
 
 
-def plas_arrays(l, d, gqa, r, e, k, head_dim=128.0, vocab=151936.0) -> ArchArrays:
-    """ArchArrays for PLAS variables (arrays); the same mapping as ModelArch.from_plas."""
-    l, d, gqa, r, e, k = (np.asarray(x, dtype=float) for x in (l, d, gqa, r, e, k))
-    heads = np.maximum(1.0, np.floor(d / head_dim))
-    kv = np.maximum(1.0, np.floor(heads / gqa))
-    inter = np.round(r * d)
-    moe = e > 1
-    return ArchArrays(
-        n_layers=l, d_model=d, n_heads=heads, n_kv_heads=kv, head_dim=head_dim,
-        d_ff=np.where(moe, 0.0, inter), vocab_size=vocab, tied_embeddings=True,
-        n_experts=e, top_k=k, d_ff_expert=np.where(moe, np.round(inter / k), 0.0),
-        ffn_matrices=3.0, qk_norm=False)
+def plas_arrays(l, d, gqa, r, e, k) -> ArchArrays:
+    """ArchArrays for PLAS variables, with GQA given as query heads per KV head."""
+    heads = np.maximum(1.0, np.floor(np.asarray(d, dtype=float) / HEAD_DIM))
+    return plas_arch_arrays(l, d, e, k, np.maximum(1.0, np.floor(heads / np.asarray(gqa))),
+                            r)[0]
 
 
 def random_points(n: int, seed: int = 0):
