@@ -19,11 +19,27 @@ from chipdse.calibrate import Calibration, Validation, calibrate, validate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
 from chipdse.measurements import builtin_measurements_path, load_measurements
-from chipdse.search import (SearchResult, codesign, dominated_share, front_summary, hypervolume,
-                            matched_latency_gain, pareto_figure, pareto_mask, run_search,
-                            score_model, search)
-from chipdse.search_problems import (WORKLOADS, Budgets, ChipSizingProblem, CoDesignProblem,
-                                     PlasProblem, Workload)
+from chipdse.search import (
+    SearchResult,
+    codesign,
+    dominated_share,
+    front_summary,
+    hypervolume,
+    matched_latency_gain,
+    pareto_figure,
+    pareto_mask,
+    run_search,
+    score_model,
+    search,
+)
+from chipdse.search_problems import (
+    WORKLOADS,
+    Budgets,
+    ChipSizingProblem,
+    CoDesignProblem,
+    PlasProblem,
+    Workload,
+)
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from chipdse.sim.analytic_request import request_estimate
 from microarch.chip import Chip
@@ -33,7 +49,13 @@ from microarch.loader import load_chip as _load_chip
 from workloads.loader import list_models
 from workloads.loader import load_model as _load_model
 from workloads.model import ModelArch
-from workloads.ops import ArchArrays, kv_cache_bytes, phase_operators, weights_total_bytes
+from workloads.ops import (
+    ArchArrays,
+    experts_touched,
+    kv_cache_bytes,
+    phase_operators,
+    weights_total_bytes,
+)
 from workloads.precision import Precision
 from workloads.trace import list_traces, load_trace
 
@@ -45,7 +67,8 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "codesign", "run_search", "SearchResult", "LAWS", "get_law", "fit_law", "fit_law_csv",
            "perplexity", "front_summary", "matched_latency_gain", "score_model",
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
-           "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem"]
+           "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem",
+           "CostOptions", "experts_touched"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:

@@ -15,8 +15,11 @@ __all__ = ["REGISTRY", "get_study", "StudyResult", "write_result"]
 
 # study name -> module (in the order a reader should take them)
 REGISTRY: dict[str, str] = {
+    "plas-orin": "studies.plas_orin",
+    "moe-batch1": "studies.moe_batch1",
     "memory-vs-tops": "studies.memory_vs_tops",
     "phase-aware": "studies.phase_aware",
+    "ffn-ratio": "studies.ffn_ratio",
     "int8-speedup": "studies.int8_speedup",
 }
 
