@@ -42,10 +42,12 @@ from chipdse.search_problems import (
 )
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from chipdse.sim.analytic_request import request_estimate
+from microarch.area import chip_area_mm2
 from microarch.chip import Chip
 from microarch.formats import get_format
 from microarch.loader import list_chips
 from microarch.loader import load_chip as _load_chip
+from microarch.power import chip_peak_power_w
 from workloads.loader import list_models
 from workloads.loader import load_model as _load_model
 from workloads.model import ModelArch
@@ -68,7 +70,7 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "perplexity", "front_summary", "matched_latency_gain", "score_model",
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
            "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem",
-           "CostOptions", "experts_touched"]
+           "CostOptions", "experts_touched", "chip_area_mm2", "chip_peak_power_w"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:

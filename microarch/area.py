@@ -55,7 +55,8 @@ import numpy as np
 __all__ = ["AreaSpec", "area_breakdown", "total_area_mm2", "logic_density_mtr_per_mm2",
            "sram_mm2_per_mib", "int8_lane_um2", "PUBLISHED", "published_checks",
            "AUTOMOTIVE_UNCORE_MM2", "CPU_CORE_MM2_N5", "LPDDR_PHY_MM2_PER_X16", "ORIN_SPEC",
-           "orin_area_check"]
+           "orin_area_check", "KnownDie", "KNOWN_DIES", "CHIP_DIES", "DEFAULT_CPU_CORES",
+           "LPDDR_MT_PER_S", "die_of", "dram_data_rate", "chip_area_spec", "chip_area_mm2"]
 
 Array = Any
 
@@ -254,3 +255,182 @@ def published_checks() -> list[dict[str, Any]]:
             **{k: float(v) for k, v in b.items() if k != "total_mm2"},
         })
     return rows
+
+
+# ---- area of a Chip --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownDie:
+    """Physical contents of a published die that a :class:`~microarch.chip.Chip` preset does
+    not describe: units fused off for yield, the CPU cluster, and SRAM outside the chip's
+    memory levels (register files, CPU caches).
+
+    Attributes:
+        physical_units: compute units (SMs, TPBs) on the die.
+        cpu_cores: CPU cores on the die by class.
+        extra_sram_bytes: on-die SRAM not modelled as a memory level.
+        dram_bus_bits: DRAM interface on the die (a module may wire up less of it).
+        source: where the figures come from.
+    """
+
+    physical_units: int
+    cpu_cores: Mapping[str, int]
+    extra_sram_bytes: float
+    dram_bus_bits: int
+    source: str
+
+
+KNOWN_DIES: dict[str, KnownDie] = {
+    # Same contents as PUBLISHED["drive-thor-u"]: 24 SM physical, 256 KiB register file per
+    # SM, 14 Neoverse-V3AE with 16 MB L3, 256-bit LPDDR5X (chips.md sections 2.1 and 2.3).
+    "thor": KnownDie(24, {"v3ae": 14}, 24 * 256 * 1024 + 16 * _MB, 256,
+                     "NVIDIA forum 356355 (24 SM TRM maximum); chips.md section 2.1"),
+    # Same contents as PUBLISHED["li-m100"]: 56 TPB, 24 Cortex-A78AE, 14 cluster + 4 CCB
+    # SiFive X280, 8 LPDDR5X channels = 256 bits at 273 GB/s (arXiv 2604.17862 section IV;
+    # chips.md section 3).
+    "m100": KnownDie(56, {"a78ae": 24, "x280": 18}, 0.0, 256,
+                     "arXiv 2604.17862 section IV (14 clusters x 4 TPB, 1 X280 per cluster, "
+                     "4 X280 in the CCB); 24 A78AE (chips.md section 3)"),
+    # Same contents as ORIN_SPEC: T234 with 16 SM, 256 KiB register file per SM, 12
+    # Cortex-A78AE with 6 MB L3, 256-bit LPDDR5 (chips.md section 1.1).
+    "orin": KnownDie(16, {"a78ae": 12}, 16 * 256 * 1024 + 6 * _MB, 256,
+                     "AGX Orin technical brief (2 GPC, 16 SM) and Seeed wiki (12 A78AE, 6 MB "
+                     "L3), chips.md section 1.1"),
+}
+"""Published dies by key (see :data:`CHIP_DIES`)."""
+
+CHIP_DIES: dict[str, tuple[str, int]] = {
+    "drive-thor-u": ("thor", 20),          # 20 SM enabled: the preset's assumption
+    "jetson-agx-thor": ("thor", 20),       # 20 SM at run time (NVIDIA forum 356355)
+    "li-m100": ("m100", 48),               # 12 of 14 clusters enabled (paper section VI-C)
+    "jetson-agx-orin-64gb": ("orin", 16),
+    "drive-orin-x": ("orin", 16),          # same T234 as AGX Orin 64GB (assumption)
+    "jetson-agx-orin-32gb": ("orin", 14),
+    "jetson-orin-nx-16gb": ("orin", 8),    # Orin modules share the T234 die (assumption)
+    "jetson-orin-nano-8gb": ("orin", 8),
+}
+"""Chip preset name -> (die key, compute units the preset enables)."""
+
+DEFAULT_CPU_CORES: Mapping[str, int] = {"a78ae": 12}
+"""CPU cluster of a chip whose die is not known: Orin's 12 Cortex-A78AE (the cluster
+:class:`microarch.template.ChipTemplate` assumes)."""
+
+LPDDR_MT_PER_S = {"lpddr5": 6400e6, "lpddr5x": 8533e6}
+"""Per-pin data rate of LPDDR5 (JEDEC JESD209-5 maximum 6,400 MT/s) and LPDDR5X
+(JESD209-5B maximum 8,533 MT/s; the rate that gives Thor-U's and M100's 273 GB/s on
+256 bits)."""
+
+
+def die_of(chip: Any) -> tuple[KnownDie, int] | None:
+    """(die, enabled units) of a chip: by its name, or by the longest preset name it starts
+    with followed by a separator (so ``li-m100+kv`` or ``li-m100-variant`` is an M100);
+    None for chips on unknown dies (templates, datacenter GPUs)."""
+    name = chip.name
+    if name in CHIP_DIES:
+        key, units = CHIP_DIES[name]
+        return KNOWN_DIES[key], units
+    hits = [k for k in CHIP_DIES if name.startswith(k) and name[len(k)] in "+-_:@ ("]
+    if not hits:
+        return None
+    key, units = CHIP_DIES[max(hits, key=len)]
+    return KNOWN_DIES[key], units
+
+
+def dram_data_rate(chip: Any) -> tuple[str, float]:
+    """(LPDDR generation, per-pin transfers/s) of a chip's DRAM.
+
+    The loaded :class:`~microarch.chip.Chip` keeps no DRAM type (the preset's
+    ``technology.dram_type`` only selects the default access energy), so: (1) the chip's
+    description naming LPDDR5X, LPDDR5, HBM or GDDR decides; (2) otherwise a DRAM access
+    energy equal to the HBM or GDDR default marks those; (3) otherwise the LPDDR rate at which
+    the bandwidth fills a whole number of 16-bit channels (within 0.5 %) is taken, LPDDR5X
+    when both or neither do. HBM and GDDR raise ValueError: only LPDDR PHYs are modelled.
+    """
+    from microarch.power import DRAM_J_PER_BYTE  # power does not import area: no cycle
+
+    text = chip.description.upper()
+    if "HBM" in text or "GDDR" in text:
+        kind = "HBM" if "HBM" in text else "GDDR"
+        raise ValueError(f"{chip.name}: {kind} DRAM; the area model has LPDDR PHYs only")
+    if "LPDDR5X" in text:
+        return "lpddr5x", LPDDR_MT_PER_S["lpddr5x"]
+    if "LPDDR5" in text:
+        return "lpddr5", LPDDR_MT_PER_S["lpddr5"]
+    e = chip.dram.energy_j_per_byte
+    for kind in ("hbm", "gddr"):
+        if np.isclose(e, DRAM_J_PER_BYTE[kind], rtol=1e-6, atol=0.0):
+            raise ValueError(f"{chip.name}: {kind.upper()} DRAM (by its access energy); the "
+                             "area model has LPDDR PHYs only")
+    bits_per_s = chip.dram.bandwidth_bytes_per_s * 8.0
+    fits = []
+    for gen in ("lpddr5x", "lpddr5"):
+        ch = bits_per_s / LPDDR_MT_PER_S[gen] / 16.0
+        if abs(ch - round(ch)) <= 0.005 * ch and round(ch) >= 1:
+            fits.append(gen)
+    gen = fits[0] if len(fits) == 1 else "lpddr5x"
+    return gen, LPDDR_MT_PER_S[gen]
+
+
+# INT8-lane equivalents of one op/s in other formats (the lane convention of this module:
+# FP8 at the INT8 rate, FP16/BF16 at half of it, 4-bit at twice it, FP32 at a quarter).
+_INT8_LANE_RATE = {"int8": 1.0, "fp8": 1.0, "int4": 2.0, "nvfp4": 2.0, "mxfp4": 2.0,
+                   "fp16": 0.5, "bf16": 0.5, "fp32": 0.25}
+_LANE_FORMAT_PREFERENCE = ("int8", "fp8", "int4", "nvfp4", "mxfp4", "fp16", "bf16", "fp32")
+_AREA_FORMAT = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8", "nvfp4": "fp4", "mxfp4": "fp4"}
+
+
+def chip_area_spec(chip: Any, cpu_cores: Mapping[str, int] | None = None,
+                   uncore_mm2: float = AUTOMOTIVE_UNCORE_MM2) -> AreaSpec:
+    """The :class:`AreaSpec` of a :class:`~microarch.chip.Chip`.
+
+    * INT8 MAC lanes: the INT8 dense peak / (2 x clock); without INT8, FP8, then 4-bit
+      (peak / 2), then FP16/BF16 (peak x 2).
+    * Vector lanes (FP32 FMA): the FP32 peak / (2 x clock) where the chip lists one (NVIDIA
+      CUDA cores; their vector peak is often the packed-FP16 rate), else the vector peak /
+      (2 x clock).
+    * SRAM: every on-chip level (shared, local, KV SRAM).
+    * DRAM bus: bandwidth x 8 / per-pin rate (:func:`dram_data_rate`), rounded up to whole
+      16-bit channels; on a known die at least the die's interface.
+    * Engines: ``sparse.native_moe``, ``quant.fused_nonlinear``, reconfigurable phase mode.
+    * Float formats: the float formats the matrix units list (FP32 excluded: it runs on the
+      vector lanes).
+    * A chip on a known die (:func:`die_of`) gets the die's fused-off units (matrix, vector
+      and per-unit local SRAM scaled by physical / enabled units), its CPU cluster and its SRAM
+      outside the memory levels; other chips get :data:`DEFAULT_CPU_CORES`. ``cpu_cores``
+      overrides the CPU cluster.
+    """
+    from microarch.chip import MemoryKind, PhaseMode
+
+    clock = chip.technology.clock_hz
+    peaks = chip.matrix.peak_dense_ops_per_s
+    fmt = next(f for f in _LANE_FORMAT_PREFERENCE if f in peaks)
+    lanes = peaks[fmt] * _INT8_LANE_RATE[fmt] / (2.0 * clock)
+    vec_ops = peaks.get("fp32", chip.vector.peak_ops_per_s)
+    vec_lanes = vec_ops / (2.0 * clock)
+    die = die_of(chip)
+    scale = die[0].physical_units / die[1] if die else 1.0
+    sram = 0.0
+    for m in chip.memory:
+        if m.kind == MemoryKind.LOCAL:
+            sram += m.capacity_bytes * scale
+        elif m.kind != MemoryKind.DRAM:
+            sram += m.capacity_bytes
+    sram += die[0].extra_sram_bytes if die else 0.0
+    _, rate = dram_data_rate(chip)
+    bus = 16.0 * np.ceil(chip.dram.bandwidth_bytes_per_s * 8.0 / rate / 16.0 - 0.01)
+    bus = max(bus, die[0].dram_bus_bits) if die else bus
+    cores = dict(cpu_cores) if cpu_cores is not None else dict(
+        die[0].cpu_cores if die else DEFAULT_CPU_CORES)
+    floats = tuple(sorted({_AREA_FORMAT[f] for f in peaks if f in _AREA_FORMAT}))
+    return AreaSpec(
+        node_nm=float(chip.technology.node_nm), int8_mac_lanes=lanes * scale,
+        vector_lanes=vec_lanes * scale, sram_bytes=sram, dram_bus_bits=float(bus),
+        float_formats=floats, cpu_cores=cores, uncore_mm2=uncore_mm2,
+        native_moe=bool(chip.sparse.native_moe), fused_nonlinear=bool(chip.quant.fused_nonlinear),
+        reconfigurable=chip.phase.mode == PhaseMode.RECONFIGURABLE)
+
+
+def chip_area_mm2(chip: Any, cpu_cores: Mapping[str, int] | None = None,
+                  uncore_mm2: float = AUTOMOTIVE_UNCORE_MM2) -> float:
+    """Modelled die area (mm^2) of a :class:`~microarch.chip.Chip` (:func:`chip_area_spec`)."""
+    return float(total_area_mm2(chip_area_spec(chip, cpu_cores, uncore_mm2)))

@@ -21,6 +21,8 @@ REGISTRY: dict[str, str] = {
     "phase-aware": "studies.phase_aware",
     "ffn-ratio": "studies.ffn_ratio",
     "int8-speedup": "studies.int8_speedup",
+    "mach100-vs-thor": "studies.mach100_vs_thor",
+    "scenario-chips": "studies.scenario_chips",
 }
 
 
