@@ -43,7 +43,7 @@ from chipdse.search_problems import (
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from chipdse.sim.analytic_request import request_estimate
 from microarch.area import chip_area_mm2
-from microarch.chip import Chip
+from microarch.chip import Chip, PhaseMode
 from microarch.formats import get_format
 from microarch.loader import list_chips
 from microarch.loader import load_chip as _load_chip
@@ -70,7 +70,7 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "perplexity", "front_summary", "matched_latency_gain", "score_model",
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
            "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem",
-           "CostOptions", "experts_touched", "chip_area_mm2", "chip_peak_power_w"]
+           "CostOptions", "experts_touched", "phase_params", "chip_area_mm2", "chip_peak_power_w"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
@@ -129,34 +129,71 @@ def _f(x: Any) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
+def phase_params(chip: str | Path | Chip, options: CostOptions = CostOptions()
+                 ) -> tuple[ChipParams, ChipParams]:
+    """The resources prefill and decode each get when one request runs alone: the whole chip,
+    except on a STATIC chip, where prefill holds its partition and decode the rest."""
+    c = load_chip(chip)
+    full = ChipParams.from_chip(c, ideal=options.ideal_chip)
+    if c.phase.mode != PhaseMode.STATIC:
+        return full, full
+    ph = c.phase
+    shares = (ph.prefill_compute_share, ph.prefill_bandwidth_share, ph.prefill_sram_share)
+    return full.partition(*shares), full.partition(*(1.0 - x for x in shares))
+
+
 def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
              precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
              generate: int = 16, options: CostOptions = CostOptions()) -> Estimate:
-    """Estimate one design point (every decode step costed at its own context)."""
+    """Estimate one design point (every decode step costed at its own context). On a chip with
+    a static phase partition, prefill runs on the prefill share and decode on the rest."""
     if batch < 1 or prompt < 1 or generate < 0:
         raise UserError(f"batch and prompt must be >= 1 and generate >= 0 "
                         f"(got batch={batch}, prompt={prompt}, generate={generate})")
     c, m = load_chip(chip), load_model(model)
+    if not m.causal and generate > 0:
+        raise UserError(f"{m.name} is an encoder: it has no decode phase (use generate=0)")
     p = precision or Precision()
-    ev = evaluate(m, c, p, batch, prompt, generate, options, decode="exact")
+    _check_formats(c, m, p)
+    pre_cp, dec_cp = phase_params(c, options)
+    pre = evaluate(m, pre_cp, p, batch, prompt, 0, options, decode="exact",
+                   logits="last" if m.causal else "none")
+    ev = evaluate(m, dec_cp, p, batch, prompt, generate, options, decode="exact") \
+        if generate else pre
     n = max(generate, 1)
+    total_s = _f(pre.prefill_s) + (_f(ev.decode.time_s) if generate else 0.0)
     return Estimate(
         chip=c.name, model=m.name, precision=p.label(), batch=batch, prompt_tokens=prompt,
-        generate_tokens=generate, prefill_s=_f(ev.prefill_s),
+        generate_tokens=generate, prefill_s=_f(pre.prefill_s),
         decode_s_per_token=_f(ev.decode_s_per_token) if generate else float("nan"),
         decode_tokens_per_s=_f(ev.decode_tokens_per_s) if generate else float("nan"),
-        total_s=_f(ev.total_s), energy_j=_f(ev.energy_j),
-        prefill_energy_j=_f(ev.prefill.energy_j),
-        decode_energy_j_per_token=_f(ev.decode.energy_j) / n,
+        total_s=total_s,
+        energy_j=_f(pre.prefill.energy_j) + (_f(ev.decode.energy_j) if generate else 0.0),
+        prefill_energy_j=_f(pre.prefill.energy_j),
+        decode_energy_j_per_token=(_f(ev.decode.energy_j) / (n * batch)) if generate
+        else float("nan"),
         weights_bytes=_f(ev.weights_bytes), kv_cache_bytes=_f(ev.kv_cache_bytes),
         memory_bytes=_f(ev.memory_bytes), dram_capacity_bytes=_f(ev.dram_capacity_bytes),
         fits_in_memory=bool(np.asarray(ev.fits_in_memory).reshape(-1)[0]),
-        prefill_bottleneck=str(np.asarray(ev.prefill.bottleneck).reshape(-1)[0]),
+        prefill_bottleneck=str(np.asarray(pre.prefill.bottleneck).reshape(-1)[0]),
         decode_bottleneck=(str(np.asarray(ev.decode.bottleneck).reshape(-1)[0])
                            if generate else "none"),
-        prefill_time_by_bound={k: _f(v) for k, v in ev.prefill.time_by_bound.items()},
-        decode_time_by_bound={k: _f(v) for k, v in ev.decode.time_by_bound.items()},
+        prefill_time_by_bound={k: _f(v) for k, v in pre.prefill.time_by_bound.items()},
+        decode_time_by_bound={k: _f(v) for k, v in ev.decode.time_by_bound.items()}
+        if generate else {},
     )
+
+
+def _check_formats(chip: Chip, model: ModelArch, p: Precision) -> None:
+    """A clear error when the chip cannot execute a GEMM format the deployment needs."""
+    needed = {p.gemm_format(), p.gemm_format(p.head), "fp16"}
+    for fmt in sorted(needed):
+        try:
+            chip.matrix.execution_format(fmt)
+        except ValueError:
+            raise UserError(f"chip {chip.name} cannot execute {fmt} GEMMs (its matrix units "
+                            f"run {', '.join(chip.matrix.peak_dense_ops_per_s)}); "
+                            f"needed by {model.name} at {p.label()}") from None
 
 
 def operator_table(chip: str | Path | Chip, model: str | Path | ModelArch,
@@ -315,4 +352,6 @@ def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None
         s = t.streams[names.index(stream)]
     else:
         raise UserError(f"trace {t.name} has no stream {stream!r} (streams: {', '.join(names)})")
-    return request_estimate(s.request, load_chip(chip), precision or Precision(), options)
+    pre_cp, dec_cp = phase_params(chip, options)
+    return request_estimate(s.request, pre_cp, precision or Precision(), options,
+                            decode_chip=dec_cp)

@@ -178,12 +178,23 @@ class ChipParams:
         return dataclasses.replace(self, **changes)
 
     def scaled(self, compute: Array = 1.0, bandwidth: Array = 1.0) -> ChipParams:
-        """A share of this chip: ``compute`` of its engines and ``bandwidth`` of its DRAM (used
-        for static partitions and reconfigurable splits)."""
+        """This chip with ``compute`` times its engines and ``bandwidth`` times its DRAM
+        bandwidth (what-if scaling; a partition of the chip is :meth:`partition`)."""
         return self.replace(
             matrix_rate={k: v * compute for k, v in self.matrix_rate.items()},
             vector_rate=self.vector_rate * compute, sfu_rate=self.sfu_rate * compute,
             dram_bw=self.dram_bw * bandwidth)
+
+    def partition(self, compute: Array, bandwidth: Array, sram: Array) -> ChipParams:
+        """One partition of this chip holding ``compute`` of its engines (and their static
+        power), ``bandwidth`` of its DRAM and KV-SRAM bandwidth, and ``sram`` of its shared /
+        local SRAM (capacity, pinnable capacity and bandwidth). The KV SRAM's capacity is not
+        split: prefill writes the cache that decode reads. Static partitions and the
+        reconfigurable splits of the simulator and the search are all built here."""
+        return self.scaled(compute=compute, bandwidth=bandwidth).replace(
+            sram_bytes=self.sram_bytes * sram, pinnable_bytes=self.pinnable_bytes * sram,
+            sram_bw=self.sram_bw * sram, kv_bw=self.kv_bw * bandwidth,
+            static_power_w=self.static_power_w * compute)
 
 
 @dataclass
@@ -307,6 +318,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
         if with_bound:
             vector_bound = np.asarray(vec_s) > np.asarray(matrix_s)
         flops_energy = op.flops * chip.matrix_energy[op.fmt]
+        if op.sparse24:  # the sparse engine skips the pruned half of the MACs
+            flops_energy = flops_energy / chip.sparse_speedup
     else:
         vec_ops = op.vector_ops
         if not _zero(op.convert_elements):
@@ -336,10 +349,7 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
         w_dram = w_sram = zero
         a_reread: Array = 1.0
     else:
-        w_bytes = op.weight_bytes
-        if op.sparse24:
-            w_bytes = _sel(np.asarray(chip.sparse_speedup) > 1.0,
-                           0.5 * op.weight_bytes + 0.125 * op.weight_elements, op.weight_bytes)
+        w_bytes = op.weight_bytes  # 2:4 weights are already stored compressed
         if op.kind == "gemm" and options.tiling:
             w_reread = np.maximum(1.0, op.gemm_m / where.tile)
             a_reread = np.maximum(1.0, op.gemm_n / where.tile)

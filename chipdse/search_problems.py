@@ -246,12 +246,8 @@ def _cp_take(cp: ChipParams, idx: np.ndarray) -> ChipParams:
 
 
 def _partition(cp: ChipParams, compute: Any, bandwidth: Any, sram: Any) -> ChipParams:
-    """One static partition of ``cp``: the simulator's definition
-    (:func:`chipdse.sim.resources.partition_params`), on arrays."""
-    return cp.scaled(compute=compute, bandwidth=bandwidth).replace(
-        sram_bytes=cp.sram_bytes * sram, pinnable_bytes=cp.pinnable_bytes * sram,
-        sram_bw=cp.sram_bw * sram, kv_bw=cp.kv_bw * bandwidth,
-        static_power_w=cp.static_power_w * compute)
+    """One static partition of ``cp`` (:meth:`ChipParams.partition`), on arrays."""
+    return cp.partition(compute, bandwidth, sram)
 
 
 def evaluate_phases(arch: ArchArrays, cp: ChipParams, workload: Workload, options: CostOptions,

@@ -12,8 +12,8 @@ Reference points (all per operation or per byte, before node scaling):
 * DRAM access energy per bit: HBM2 ~3.9 pJ/bit, GDDR6 ~7.5 pJ/bit, LPDDR5 ~4 pJ/bit
   (O'Connor et al., "Fine-grained DRAM", MICRO 2017, Table 1 for HBM2/GDDR; Micron LPDDR5
   technical note TN-62-02 for LPDDR5, rounded). Assumption: LPDDR5X equals LPDDR5 per bit.
-* On-chip SRAM access: ~5 pJ per 64-bit read of an 8 KB array at 45 nm (Horowitz 2014), i.e.
-  ~0.6 pJ/B, node-scaled; large shared SRAMs pay wire energy, assumed 2x that figure.
+* On-chip SRAM access: 10 pJ per 64-bit read of an 8 KB cache at 45 nm (Horowitz 2014), i.e.
+  1.25 pJ/B, node-scaled; large shared SRAMs pay wire energy, assumed 2x that figure.
 
 Chip power (:func:`peak_power_w`, :func:`chip_peak_power_w`): every engine and memory level
 busy at once, each at rate x energy, plus leakage and the CPU cluster. Constants:
@@ -51,7 +51,7 @@ _45NM_J_PER_OP = {
     "nvfp4": (0.2e-12 + 0.03e-12) / 2 / 2.0,  # assumption: FP4 ~ 0.5x INT8
     "mxfp4": (0.2e-12 + 0.03e-12) / 2 / 2.0,
 }
-_45NM_SRAM_J_PER_BYTE = 5e-12 / 8
+_45NM_SRAM_J_PER_BYTE = 10e-12 / 8
 
 DRAM_J_PER_BYTE = {
     "hbm": 3.9e-12 * 8,

@@ -146,9 +146,22 @@ def experts_touched(n_experts: Array, top_k: Array, tokens: Array) -> Array:
     return np.where(e > 1, e * (1.0 - (1.0 - k / np.maximum(e, 1.0)) ** tokens), 1.0)
 
 
+SPARSE24_INDEX_BYTES = 2 / 8 / 2
+"""2:4 metadata per original element: a 2-bit position index per kept value, half are kept
+(NVIDIA Ampere architecture whitepaper, 2020, "Fine-grained structured sparsity")."""
+
+
+def _sparse24_bytes(bytes_per_element: float) -> float:
+    """Bytes per original element of a 2:4-compressed weight: half the values plus indices."""
+    return 0.5 * bytes_per_element + SPARSE24_INDEX_BYTES
+
+
 def weights_total_bytes(a: ArchArrays, p: Precision) -> Array:
-    """Stored weight bytes: blocks at the weight format, embedding / head at the head format."""
+    """Stored weight bytes: blocks at the weight format (2:4-compressed when the deployment is
+    2:4 sparse), router at FP16, embedding / head at the head format."""
     bw, bh = p.w.bytes_per_element, p.h.bytes_per_element
+    if p.sparsity_2_4:
+        bw = _sparse24_bytes(bw)
     d = a.d_model
     attn = d * a.d_q + 2 * d * a.d_kv + a.d_q * d
     m = a.ffn_matrices
@@ -184,13 +197,16 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     def gemm(name: str, m, k, n, paper=True, count=L, experts=0.0, weights=None,
              w_bytes=bw, w_fmt=None, layer_op=True):
         welems = k * n if weights is None else weights
+        sparse = s24 and w_fmt is None
         f = p.gemm_format(w_fmt) if w_fmt else fmt
         ops.append(Op(
             name=name, engine="matrix", kind="gemm", count=count, fmt=f,
-            flops=2.0 * m * k * n, weight_bytes=welems * w_bytes, weight_elements=welems,
+            flops=2.0 * m * k * n,
+            weight_bytes=welems * (_sparse24_bytes(w_bytes) if sparse else w_bytes),
+            weight_elements=welems,
             gemm_m=m, gemm_n=n, gemm_k=k, act_in_bytes=m * k * ba, act_out_bytes=m * n * ba,
             experts=experts, weight_only=p.weight_only(w_fmt) if w_fmt else wo,
-            sparse24=s24 and w_fmt is None, paper=paper, layer_op=layer_op))
+            sparse24=sparse, paper=paper, layer_op=layer_op))
 
     def vector(name: str, elements, ops_per_el, sfu, count=L, layer_op=True):
         ops.append(Op(name=name, engine="vector", kind="nonlinear", count=count,
@@ -231,8 +247,9 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
         flops=4.0 * B * pairs * dq,
         vector_ops=B * a.n_heads * pairs * 3.0, sfu_ops=B * a.n_heads * pairs,
         act_in_bytes=rows * dq * ba, act_out_bytes=rows * dq * ba,
-        kv_read_bytes=B * keys_total * 2 * dkv * bkv,
-        kv_write_bytes=B * T * 2 * dkv * bkv,
+        # An encoder keeps no cache: its K/V are activations of the pass (read once).
+        kv_read_bytes=B * keys_total * 2 * dkv * bkv if a.causal else 0.0,
+        kv_write_bytes=B * T * 2 * dkv * bkv if a.causal else 0.0,
         score_bytes=B * a.n_heads * pairs * 2.0,  # fp16 scores
         paper=True,
     ))
@@ -266,7 +283,8 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
         ops[-1].act_out_bytes = routed * m_up * dfe * ba
         vector("expert_act", routed * dfe, 3.0, routed * dfe, count=n_moe)
         convert("expert_down_quant", routed * dfe, count=n_moe)
-        gemm("expert_down", tok_per_expert, dfe, d, experts=touched, weights=touched * dfe * d,
+        # The per-expert overhead is charged once per touched expert per layer (on expert_up).
+        gemm("expert_down", tok_per_expert, dfe, d, weights=touched * dfe * d,
              count=n_moe)
         ops[-1].flops = 2.0 * routed * dfe * d
         ops[-1].act_in_bytes = routed * dfe * ba

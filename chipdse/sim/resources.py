@@ -50,10 +50,7 @@ def partition_params(full: ChipParams, s: Shares) -> ChipParams:
     """``full`` reduced to the resources of one partition (``full`` itself for FULL)."""
     if s == FULL:
         return full
-    return full.scaled(compute=s.compute, bandwidth=s.bandwidth).replace(
-        sram_bytes=full.sram_bytes * s.sram, pinnable_bytes=full.pinnable_bytes * s.sram,
-        sram_bw=full.sram_bw * s.sram, kv_bw=full.kv_bw * s.bandwidth,
-        static_power_w=full.static_power_w * s.compute)
+    return full.partition(s.compute, s.bandwidth, s.sram)
 
 
 class PhaseLayout:
