@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from microarch.chip import Chip
+from microarch.chip import Chip, MemoryKind
 from microarch.formats import FORMATS
 from workloads.ops import Op
 
@@ -42,6 +42,7 @@ BOUNDS = ("compute", "vector", "dram", "sram", "kv_sram", "dispatch")
 
 _TILE_BUFFER_FRACTION = 0.5  # assumption: half the SRAM holds GEMM tiles (double buffering)
 _ACT_ONCHIP_FRACTION = 0.5   # assumption: an activation tensor stays on chip if it fits here
+_MIN_FREE_SRAM_FRACTION = 0.1  # assumption: pinned weights never take the last tenth of SRAM
 _UNFUSED_SCORE_PASSES = 4.0  # write S, read S (softmax), write P, read P (PV)
 _UNFUSED_ATTN_KERNELS = 3.0  # QK^T, softmax, PV
 
@@ -100,6 +101,18 @@ class ChipParams:
     fused_conversion: Array
     conversion_ops: Array
     static_power_w: Array
+    # Where pinned weights sit: the fastest scratchpad first (pin_fast_bytes at pin_fast_bw),
+    # the rest of the pinnable capacity at pin_slow_bw. None: all pinnable SRAM at sram_bw.
+    pin_fast_bytes: Array = None
+    pin_fast_bw: Array = None
+    pin_slow_bw: Array = None
+    cache_bytes: Array = None  # hardware-cache capacity (shared levels); None: sram_bytes
+
+    def __post_init__(self) -> None:
+        for name, default in (("pin_fast_bytes", "pinnable_bytes"), ("pin_fast_bw", "sram_bw"),
+                              ("pin_slow_bw", "sram_bw"), ("cache_bytes", "sram_bytes")):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(self, default))
 
     @classmethod
     def from_chip(cls, chip: Chip, ideal: bool = False) -> ChipParams:
@@ -118,6 +131,18 @@ class ChipParams:
         kv = chip.kv_sram
         sram_e = max((m.energy_j_per_byte for m in on_chip), default=0.0)
         e = (lambda x: 1.0) if ideal else (lambda x: x)
+        pads = sorted((m for m in on_chip if m.managed and m.pinnable_fraction > 0),
+                      key=lambda m: -m.bandwidth_bytes_per_s)
+        sram_bw = chip.sram_bandwidth_bytes_per_s * e(eff.sram)
+        if pads:
+            fast_bytes = pads[0].capacity_bytes * pads[0].pinnable_fraction
+            fast_bw = pads[0].bandwidth_bytes_per_s * e(eff.sram)
+            slow_bw = (min(m.bandwidth_bytes_per_s for m in pads[1:]) * e(eff.sram)
+                       if len(pads) > 1 else fast_bw)
+        else:
+            fast_bytes, fast_bw, slow_bw = 0.0, sram_bw, sram_bw
+        cache = sum(m.capacity_bytes for m in on_chip if m.kind == MemoryKind.SHARED
+                    and not m.managed)
         return cls(
             name=chip.name, matrix_rate=rates, matrix_energy=energies,
             weight_only_efficiency=e(eff.weight_only_gemm),
@@ -129,9 +154,11 @@ class ChipParams:
             dram_energy=chip.dram.energy_j_per_byte,
             dram_capacity=chip.dram.capacity_bytes,
             sram_bytes=chip.sram_bytes,
-            sram_bw=chip.sram_bandwidth_bytes_per_s * e(eff.sram),
+            sram_bw=sram_bw,
             sram_energy=sram_e,
             pinnable_bytes=chip.pinnable_weight_bytes,
+            pin_fast_bytes=fast_bytes, pin_fast_bw=fast_bw, pin_slow_bw=slow_bw,
+            cache_bytes=float(cache),
             kv_capacity=kv.capacity_bytes if kv else 0.0,
             kv_bw=kv.bandwidth_bytes_per_s * e(eff.sram) if kv else 1.0,
             kv_energy=kv.energy_j_per_byte if kv else 0.0,
@@ -194,6 +221,8 @@ class ChipParams:
         return self.scaled(compute=compute, bandwidth=bandwidth).replace(
             sram_bytes=self.sram_bytes * sram, pinnable_bytes=self.pinnable_bytes * sram,
             sram_bw=self.sram_bw * sram, kv_bw=self.kv_bw * bandwidth,
+            pin_fast_bytes=self.pin_fast_bytes * sram, pin_fast_bw=self.pin_fast_bw * sram,
+            pin_slow_bw=self.pin_slow_bw * sram, cache_bytes=self.cache_bytes * sram,
             static_power_w=self.static_power_w * compute)
 
 
@@ -255,24 +284,42 @@ class Placement:
     shares (computed once per pass by :func:`placement`)."""
 
     pinned_fraction: Array    # share of the weights resident in SRAM
+    pinned_bw: Array          # bandwidth at which the resident weights are read
     kv_sram_fraction: Array   # share of the KV cache in KV SRAM
     tile: Array               # GEMM tile edge (elements) from the on-chip buffer
     act_onchip_limit: Array   # activation tensors up to this size stay on chip
 
 
 def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array) -> Placement:
-    """Weight residency, KV-SRAM share and tiling of a pass (see the module docstring)."""
-    wt = np.asarray(weights_total_bytes, dtype=float)
-    pinned = _sel(np.asarray(chip.pinnable_bytes) > 0,
-                  np.minimum(1.0, chip.pinnable_bytes / np.maximum(wt, 1.0)),
-                  _sel(wt <= 0.5 * chip.sram_bytes, 1.0, 0.0))
+    """Weight residency, KV-SRAM share and tiling of a pass (see the module docstring).
+
+    Scratchpads pin weights in the fastest level first, then in the others; reading them takes
+    as long as the slowest level's share. A hardware cache holds the weights only when they fit
+    in half of it. Tiles and on-chip activations use what the pinned weights leave free (at
+    least :data:`_MIN_FREE_SRAM_FRACTION` of the SRAM)."""
+    wt = np.maximum(np.asarray(weights_total_bytes, dtype=float), 1.0)
+    if np.any(np.asarray(chip.pinnable_bytes) > 0):
+        w_fast = np.minimum(wt, chip.pin_fast_bytes)
+        w_slow = np.minimum(wt - w_fast, np.maximum(chip.pinnable_bytes - chip.pin_fast_bytes,
+                                                    0.0))
+        pinned_bytes = w_fast + w_slow
+        read_s = np.maximum(w_fast / chip.pin_fast_bw, w_slow / chip.pin_slow_bw)
+        pinned_bw = np.where(read_s > 0, pinned_bytes / np.maximum(read_s, 1e-30), chip.sram_bw)
+        cached = wt <= 0.5 * chip.cache_bytes
+        pinned_bytes = np.where(pinned_bytes > 0, pinned_bytes, np.where(cached, wt, 0.0))
+        pinned_bw = np.where(w_fast > 0, pinned_bw, chip.sram_bw)
+    else:
+        pinned_bytes = _sel(wt <= 0.5 * chip.cache_bytes, wt, 0.0)
+        pinned_bw = chip.sram_bw
+    pinned = pinned_bytes / wt
     if _zero(chip.kv_capacity):
         kv_frac: Array = 0.0
     else:
         kt = np.asarray(kv_total_bytes, dtype=float)
         kv_frac = np.minimum(1.0, chip.kv_capacity / np.maximum(kt, 1.0))
-    tile = np.sqrt(np.maximum(chip.sram_bytes * _TILE_BUFFER_FRACTION, 1.0) / 4.0)
-    return Placement(pinned, kv_frac, tile, chip.sram_bytes * _ACT_ONCHIP_FRACTION)
+    free = np.maximum(chip.sram_bytes - pinned_bytes, chip.sram_bytes * _MIN_FREE_SRAM_FRACTION)
+    tile = np.sqrt(np.maximum(free * _TILE_BUFFER_FRACTION, 1.0) / 4.0)
+    return Placement(pinned, pinned_bw, kv_frac, tile, free * _ACT_ONCHIP_FRACTION)
 
 
 def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array,
@@ -398,7 +445,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     dram_bytes = _sum(w_dram, act_dram, kv_dram, dram_extra)
     sram_bytes = _sum(w_sram, act_sram)
     dram_s = dram_bytes / chip.dram_bw
-    sram_s = sram_bytes / chip.sram_bw
+    sram_s = _sum(0.0 if _zero(w_sram) else w_sram / where.pinned_bw,
+                  0.0 if _zero(act_sram) else act_sram / chip.sram_bw)
     kv_s = zero if _zero(kv_sram) else kv_sram / chip.kv_bw
     overhead = dispatches * chip.per_op_s
     if not _zero(op.experts):

@@ -227,7 +227,8 @@ def template_params(arrays: Mapping[str, Any], ideal: bool = False) -> ChipParam
         dram_bw=arrays["dram_bandwidth"] * e(eff.dram), dram_energy=arrays["dram_energy"],
         dram_capacity=arrays["dram_capacity"], sram_bytes=arrays["sram_capacity"],
         sram_bw=arrays["sram_bandwidth"] * e(eff.sram), sram_energy=arrays["sram_energy"],
-        pinnable_bytes=arrays["pinnable_bytes"], kv_capacity=kv_cap,
+        pinnable_bytes=arrays["pinnable_bytes"], cache_bytes=0.0,  # scratchpad, no cache
+        kv_capacity=kv_cap,
         kv_bw=np.where(has_kv, arrays["kv_bandwidth"] * e(eff.sram), 1.0),
         kv_energy=np.where(has_kv, arrays["kv_energy"], 0.0),
         per_op_s=0.0 if ideal else disp.per_operator_s,
