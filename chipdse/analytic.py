@@ -92,7 +92,7 @@ def activation_workspace_bytes(a: ArchArrays, p: Precision, batch: Array, tokens
     residual stream, all tokens of the batch."""
     ff = np.maximum(a.d_ff, a.top_k * a.d_ff_expert) * (a.ffn_matrices - 1.0)
     return batch * tokens * (np.maximum(ff, a.d_q + 2 * a.d_kv) + 2 * a.d_model) \
-        * p.a.bytes_per_element + batch * a.vocab_size * 4.0
+        * p.a.bytes_per_element + batch * a.vocab_size * _LOGIT_BYTES
 
 
 def _as_arch(model: ModelArch | ArchArrays) -> ArchArrays:
@@ -124,6 +124,7 @@ def phase_cost(ops: list[Op], chip: ChipParams, weights_total: Array, kv_total: 
 
 
 _CHUNK = 16384  # points per block: keeps the working arrays in cache (about 2x faster)
+_LOGIT_BYTES = 4.0  # logits are kept in FP32 for sampling
 
 
 def _leading(x: Any) -> int | None:
@@ -152,6 +153,8 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
 
     Inputs broadcast against each other. When every array input is one-dimensional over the
     same N points, the work is done in blocks of a few thousand points (same results, faster).
+    ``options.ideal_chip`` applies when ``chip`` is a :class:`Chip`; a :class:`ChipParams` is
+    used as given (build it with ``ChipParams.from_chip(chip, ideal=True)`` for the roofline).
     """
     if decode not in ("exact", "mean"):
         raise ValueError(f"decode must be 'exact' or 'mean', got {decode!r}")

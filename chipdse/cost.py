@@ -42,6 +42,8 @@ BOUNDS = ("compute", "vector", "dram", "sram", "kv_sram", "dispatch")
 
 _TILE_BUFFER_FRACTION = 0.5  # assumption: half the SRAM holds GEMM tiles (double buffering)
 _ACT_ONCHIP_FRACTION = 0.5   # assumption: an activation tensor stays on chip if it fits here
+_CACHE_FIT_FRACTION = 0.5  # assumption: an LRU cache keeps weights only if they fit in half
+_DEQUANT_BYTES = 2.0  # an unfused dequantiser writes FP16 weights (then reads them back)
 _MIN_FREE_SRAM_FRACTION = 0.1  # assumption: pinned weights never take the last tenth of SRAM
 _UNFUSED_SCORE_PASSES = 4.0  # write S, read S (softmax), write P, read P (PV)
 _UNFUSED_ATTN_KERNELS = 3.0  # QK^T, softmax, PV
@@ -305,11 +307,11 @@ def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Arra
         pinned_bytes = w_fast + w_slow
         read_s = np.maximum(w_fast / chip.pin_fast_bw, w_slow / chip.pin_slow_bw)
         pinned_bw = np.where(read_s > 0, pinned_bytes / np.maximum(read_s, 1e-30), chip.sram_bw)
-        cached = wt <= 0.5 * chip.cache_bytes
+        cached = wt <= _CACHE_FIT_FRACTION * chip.cache_bytes
         pinned_bytes = np.where(pinned_bytes > 0, pinned_bytes, np.where(cached, wt, 0.0))
         pinned_bw = np.where(w_fast > 0, pinned_bw, chip.sram_bw)
     else:
-        pinned_bytes = _sel(wt <= 0.5 * chip.cache_bytes, wt, 0.0)
+        pinned_bytes = _sel(wt <= _CACHE_FIT_FRACTION * chip.cache_bytes, wt, 0.0)
         pinned_bw = chip.sram_bw
     pinned = pinned_bytes / wt
     if _zero(chip.kv_capacity):
@@ -411,7 +413,7 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
             unf = np.logical_not(chip.fused_dequant)
             extra_ops = _sel(unf, op.weight_elements * chip.conversion_ops, 0.0)
             serial = serial + extra_ops / chip.vector_rate
-            dram_extra = _sel(unf, op.weight_elements * 2.0 * 2.0, 0.0)
+            dram_extra = _sel(unf, op.weight_elements * _DEQUANT_BYTES * 2.0, 0.0)
             dispatches = dispatches + _sel(unf, 1.0, 0.0)
             vec_energy = vec_energy + extra_ops * chip.vector_energy
 

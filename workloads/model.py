@@ -181,7 +181,9 @@ class ModelArch:
         """Build from the PLAS variables theta = (l, d, d/gqa, r, K/E).
 
         ``ffn_ratio`` is the *activated* expansion (for MoE, top_k * d_ff_expert / d), as in
-        the paper; head count is d / head_dim.
+        the paper; head count is d / head_dim and KV heads n_heads // gqa (at least 1), so the
+        built model's :attr:`gqa` can differ from the requested one when the head count is
+        not a multiple of it: read the actual value from the returned model.
         """
         n_heads = max(1, d_model // head_dim)
         n_kv = max(1, n_heads // int(gqa))

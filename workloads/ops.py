@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from microarch.formats import get_format
 from workloads.model import ModelArch
 from workloads.precision import Precision
 
@@ -169,7 +170,8 @@ def weights_total_bytes(a: ArchArrays, p: Precision) -> Array:
            + a.n_shared_experts * m * d * a.d_ff_shared)
     router = np.where(a.is_moe, d * a.n_experts, 0.0)
     head = a.vocab_size * d * np.where(a.tied_embeddings, 1.0, 2.0)
-    return a.n_layers * ((attn + ffn) * bw + router * 2.0) + head * bh
+    return a.n_layers * ((attn + ffn) * bw + router * get_format("fp16").bytes_per_element) \
+        + head * bh
 
 
 def kv_cache_bytes(a: ArchArrays, p: Precision, batch: Array, tokens: Array) -> Array:
@@ -217,7 +219,8 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     def convert(name: str, elements, count=L):
         if p.quantised_activations:
             ops.append(Op(name=name, engine="vector", kind="conversion", count=count,
-                          convert_elements=elements, act_in_bytes=elements * 2.0,
+                          convert_elements=elements,
+                          act_in_bytes=elements * get_format("fp16").bytes_per_element,
                           act_out_bytes=elements * ba))
 
     # Embedding gather (reads B*T rows of the table).
@@ -274,7 +277,9 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
         touched = experts_touched(E, K, rows)
         routed = rows * K
         tok_per_expert = routed / np.maximum(touched, 1e-30)
-        gemm("router", rows, d, E, paper=False, w_bytes=2.0, w_fmt="fp16", count=n_moe)
+        # Routers stay in FP16 (they are tiny and routing is precision-sensitive).
+        gemm("router", rows, d, E, paper=False, w_bytes=get_format("fp16").bytes_per_element,
+             w_fmt="fp16", count=n_moe)
         vector("router_topk", rows * E, 4.0, rows * E, count=n_moe)
         gemm("expert_up", tok_per_expert, d, m_up * dfe, experts=touched,
              weights=touched * d * m_up * dfe, count=n_moe)
