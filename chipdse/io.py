@@ -1,9 +1,11 @@
 """Writing results: every file is written to a temporary sibling and renamed into place, so an
-interrupted run never leaves a half-written file."""
+interrupted run never leaves a half-written file. A path that cannot be written is a one-line
+:class:`~chipdse.errors.UserError`; JSON is always strict (non-finite numbers become null)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -14,18 +16,36 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from chipdse.errors import UserError
+
 __all__ = ["atomic_path", "write_text", "write_json", "write_csv", "save_figure",
-           "run_config", "versions"]
+           "json_dumps", "check_figure_path", "FIGURE_FORMATS", "run_config", "versions"]
+
+# Figure formats written by save_figure (all supported by matplotlib's Agg, PDF and SVG backends).
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
+def _cannot_write(path: str | Path, exc: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    Any operating-system failure (missing or read-only directory, ``path`` a directory, disk
+    full) becomes a :class:`UserError` ``cannot write PATH: reason``.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
-                               dir=target.parent)
-    os.close(fd)
+    if target.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
+                                   dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         yield Path(tmp)
         # mkstemp makes the file private (0600); results are ordinary files (0666 - umask).
@@ -33,6 +53,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -60,8 +82,31 @@ def _default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
+def _finite(o: Any) -> Any:
+    """``o`` with every non-finite float (NaN, inf) replaced by None, recursively."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    try:
+        import numpy as np
+        if isinstance(o, (np.generic, np.ndarray)):
+            return _finite(o.tolist())
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    return o
+
+
+def json_dumps(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text of ``obj``: NaN and infinities become null (JSON has neither), numpy
+    values become Python ones, paths strings and enums their values."""
+    return json.dumps(_finite(obj), indent=indent, default=_default, allow_nan=False)
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, default=_default) + "\n")
+    return write_text(path, json_dumps(obj) + "\n")
 
 
 def write_csv(path: str | Path, frame: Any) -> Path:
@@ -71,14 +116,28 @@ def write_csv(path: str | Path, frame: Any) -> Path:
     return Path(path)
 
 
+def check_figure_path(path: str | Path) -> str:
+    """The figure format named by ``path``'s suffix; a :class:`UserError` unless it is one of
+    :data:`FIGURE_FORMATS`."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in FIGURE_FORMATS:
+        shown = f"'.{fmt}'" if fmt else "no suffix"
+        raise UserError(f"cannot write {path}: unsupported figure format ({shown}); use "
+                        f"{', '.join('.' + f for f in FIGURE_FORMATS)}")
+    return fmt
+
+
 def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure atomically (format from the suffix) and close it."""
+    """Save a matplotlib figure atomically (format from the suffix: .png, .pdf or .svg) and
+    close it."""
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
-        fmt = Path(path).suffix.lstrip(".") or "png"
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt)
-    plt.close(fig)
+    try:
+        fmt = check_figure_path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NumericFormat", "FORMATS", "get_format", "FORMAT_ORDER"]
+__all__ = ["NumericFormat", "FORMATS", "ALIASES", "get_format", "FORMAT_ORDER"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ FORMATS: dict[str, NumericFormat] = {
         NumericFormat("mxfp4", 4, scale_bits_per_element=8 / 32),
     )
 }
-_ALIASES = {"fp4": "nvfp4", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+ALIASES: dict[str, str] = {"fp4": "nvfp4", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
             "float32": "fp32", "e4m3": "fp8", "fp8_e4m3": "fp8", "w4": "int4"}
 
 # Widest first: a matrix engine lacking a format falls back towards the front of this list.
@@ -65,7 +65,7 @@ FORMAT_ORDER: tuple[str, ...] = ("fp32", "fp16", "bf16", "fp8", "int8", "mxfp4",
 def get_format(name: str) -> NumericFormat:
     """Look a format up by name or alias; raises ``KeyError`` naming the known formats."""
     key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
+    key = ALIASES.get(key, key)
     if key not in FORMATS:
         raise KeyError(f"unknown numeric format {name!r} (known: {', '.join(FORMATS)}, fp4)")
     return FORMATS[key]

@@ -8,6 +8,8 @@ inherits them from ``presets/families.yaml`` and may override any of them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -77,37 +79,117 @@ def load_families() -> dict[str, dict[str, Any]]:
     path = _preset_dir() / "families.yaml"
     data = load_yaml(path)
     errors: list[str] = []
-    out: dict[str, dict[str, Any]] = {}
     if not isinstance(data, dict):
         raise SpecError([f"{path.name}: expected a mapping of families"])
+    read: dict[str, dict[str, Any]] = {}
     for fam, body in data.items():
         r = Reader(body, path.name, str(fam), errors)
         r.string("description")
-        eff = _read_efficiency(r.child("efficiency", required=True), None)
-        disp = _read_dispatch(r.child("dispatch", required=True), None)
+        eff = _read_efficiency(r.child("efficiency", required=True), Efficiency())
+        disp = _read_dispatch(r.child("dispatch", required=True), Dispatch())
         sparse_r = r.child("sparse")
         per_expert = (sparse_r.quantity("per_expert_overhead", "s", required=False, default=0.0)
                       if sparse_r else 0.0)
         if sparse_r:
             sparse_r.finish()
         r.finish()
-        out[str(fam)] = {"efficiency": eff, "dispatch": disp, "per_expert_overhead_s": per_expert,
-                         "sources": dict(r.sources)}
+        read[str(fam)] = {"efficiency": eff, "dispatch": disp, "per_expert_overhead_s": per_expert,
+                          "sources": dict(r.sources)}
+    if errors:
+        raise SpecError(errors)
+    out: dict[str, dict[str, Any]] = {}
+    for fam, parts in read.items():
+        out[fam] = {
+            **parts,
+            "efficiency": _build(errors, path.name, f"{fam}.efficiency", Efficiency,
+                                 _EFFICIENCY_KEYS, **parts["efficiency"]),
+            "dispatch": _build(errors, path.name, f"{fam}.dispatch", Dispatch, _DISPATCH_KEYS,
+                               **parts["dispatch"]),
+        }
+        _build(errors, path.name, f"{fam}.sparse", SparseEngine, _SPARSE_KEYS,
+               per_expert_overhead_s=parts["per_expert_overhead_s"])
     if errors:
         raise SpecError(errors)
     return out
 
 
-def _read_efficiency(r: Reader | None, base: Efficiency | None) -> Efficiency | None:
+# Constructor argument -> file key, so that an error a constructor raises for one argument is
+# reported at the field the user wrote.
+_EFFICIENCY_KEYS = {k: k for k in ("matrix", "weight_only_gemm", "vector", "dram", "sram")}
+_DISPATCH_KEYS = {"per_operator_s": "per_operator", "fused_attention": "fused_attention"}
+_SPARSE_KEYS = {"native_moe": "native_moe", "per_expert_overhead_s": "per_expert_overhead"}
+_QUANT_KEYS = {k: k for k in ("fused_dequant", "fused_nonlinear", "fused_conversion",
+                              "conversion_ops_per_element")}
+_PHASE_KEYS = {"mode": "mode", "prefill_compute_share": "prefill_compute_share",
+               "prefill_bandwidth_share": "prefill_bandwidth_share",
+               "prefill_sram_share": "prefill_sram_share",
+               "reconfiguration_latency_s": "reconfiguration_latency",
+               "power_gating": "power_gating"}
+_MATRIX_KEYS = {"peak_dense_ops_per_s": "peak_dense", "sparse_2_4_speedup": "sparse_2_4_speedup"}
+_VECTOR_KEYS = {"peak_ops_per_s": "peak", "special_function_ops_per_s": "special_function"}
+_TECH_KEYS = {"process": "process", "node_nm": "node_nm", "clock_hz": "clock",
+              "static_power_w": "static_power", "tdp_w": "tdp", "die_area_mm2": "die_area"}
+_MEMORY_KEYS = {"name": "name", "kind": "kind", "capacity_bytes": "capacity",
+                "bandwidth_bytes_per_s": "bandwidth", "energy_j_per_byte": "energy_per_byte",
+                "managed": "managed", "pinnable_fraction": "pinnable_fraction"}
+_ENERGY_KEYS = {"matrix_j_per_op": "matrix_per_op", "vector_j_per_op": "vector_per_op"}
+_CHIP_KEYS = {k: k for k in ("name", "description", "family", "matrix", "vector", "memory",
+                             "technology", "energy", "sparse", "quant", "phase", "dispatch",
+                             "efficiency")}
+
+# "Owner.attr[sub] message" or "Owner(label).attr message", as the chip constructors word them.
+_OWNER_ATTR = re.compile(r"^[A-Z]\w*(?:\([^)]*\))?\.(?P<attr>\w+)(?:\[(?P<sub>[^\]]+)\])? "
+                         r"(?P<rest>.+)$", re.S)
+
+
+def _build(errors: list[str], file: str, section: str, cls: Callable[..., Any],
+           keys: dict[str, str], **kw: Any) -> Any:
+    """``cls(**kw)``; if the constructor rejects its arguments, record one error line naming the
+    file and the field path (``keys`` maps argument names to file keys) and return None."""
+    try:
+        return cls(**kw)
+    except (ValueError, TypeError, KeyError) as exc:
+        msg = str(exc.args[0]) if exc.args else type(exc).__name__
+        path = section
+        m = _OWNER_ATTR.match(msg)
+        if m and m["attr"] in keys:
+            key = keys[m["attr"]] + (f".{m['sub']}" if m["sub"] else "")
+            path = f"{section}.{key}" if section else key
+            msg = m["rest"]
+        errors.append(f"{file}: {path or '(top level)'}: {msg}")
+        return None
+
+
+def _format_key(sub: Reader, key: str, allow_default: bool = False) -> bool:
+    """True if ``key`` names a numeric format (or is "default" where allowed); else an error."""
+    if allow_default and key == "default":
+        return True
+    try:
+        get_format(key)
+    except KeyError as exc:
+        sub.used.add(key)
+        sub.error(str(exc.args[0]), key)
+        return False
+    return True
+
+
+def _canonical(key: str) -> str:
+    return "default" if key == "default" else get_format(key).name
+
+
+def _read_efficiency(r: Reader | None, base: Efficiency) -> dict[str, Any]:
+    """Constructor arguments of :class:`Efficiency`: ``base`` overridden by the file's values."""
     if r is None:
-        return base
-    base = base or Efficiency()
+        return dict(matrix=dict(base.matrix), weight_only_gemm=base.weight_only_gemm,
+                    vector=base.vector, dram=base.dram, sram=base.sram)
 
     def frac(sub: Reader, k: str) -> float | None:
+        if not _format_key(sub, k, allow_default=True):
+            return None
         return sub.number(k, low=0.0, high=1.0, positive=True)
 
     matrix = dict(base.matrix)
-    matrix.update(r.mapping("matrix", frac, required=False))
+    matrix.update({_canonical(k): v for k, v in r.mapping("matrix", frac, required=False).items()})
     eff = dict(
         matrix=matrix,
         weight_only_gemm=r.number("weight_only_gemm", False, base.weight_only_gemm, True,
@@ -117,18 +199,14 @@ def _read_efficiency(r: Reader | None, base: Efficiency | None) -> Efficiency | 
         sram=r.number("sram", False, base.sram, True, low=0, high=1),
     )
     r.finish()
-    try:
-        return Efficiency(**eff)
-    except (ValueError, KeyError) as exc:
-        r.error(str(exc))
-        return base
+    return eff
 
 
-def _read_dispatch(r: Reader | None, base: Dispatch | None) -> Dispatch | None:
+def _read_dispatch(r: Reader | None, base: Dispatch) -> dict[str, Any]:
+    """Constructor arguments of :class:`Dispatch`: ``base`` overridden by the file's values."""
     if r is None:
-        return base
-    base = base or Dispatch()
-    d = Dispatch(
+        return dict(per_operator_s=base.per_operator_s, fused_attention=base.fused_attention)
+    d = dict(
         per_operator_s=r.quantity("per_operator", "s", False, base.per_operator_s),
         fused_attention=r.boolean("fused_attention", default=base.fused_attention),
     )
@@ -137,7 +215,11 @@ def _read_dispatch(r: Reader | None, base: Dispatch | None) -> Dispatch | None:
 
 
 def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
-    """Build and validate a :class:`Chip` from parsed YAML; raises :class:`SpecError`."""
+    """Build and validate a :class:`Chip` from parsed YAML; raises :class:`SpecError`.
+
+    Every field is read (and every problem collected) before any object is built; a problem the
+    constructors find is reported at its field path too.
+    """
     r = Reader(data, file)
     name = r.string("name")
     description = r.string("description", required=False, default="")
@@ -150,80 +232,78 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
         else:
             fam = families[family]
 
-    # matrix
     mr = r.child("matrix", required=True)
     peaks: dict[str, float] = {}
     sparse_speedup = 1.0
     if mr is not None:
         def peak(sub: Reader, k: str) -> float | None:
-            try:
-                get_format(k)
-            except KeyError as exc:
-                sub.error(str(exc).strip('"'), k)
-                sub.used.add(k)
+            if not _format_key(sub, k):
                 return None
             return sub.quantity(k, "ops_per_s", positive=True)
         peaks = mr.mapping("peak_dense", peak)
+        if mr.has("peak_dense") and isinstance(mr.data["peak_dense"], dict) \
+                and not mr.data["peak_dense"]:
+            mr.error("needs at least one format", "peak_dense")
         sparse_speedup = mr.number("sparse_2_4_speedup", False, 1.0, low=1.0, high=8.0)
         mr.finish()
 
     vr = r.child("vector", required=True)
-    vec = None
+    vec_kw: dict[str, Any] = {}
     if vr is not None:
-        vpeak = vr.quantity("peak", "ops_per_s", positive=True)
-        vsfu = vr.quantity("special_function", "ops_per_s", positive=True)
+        vec_kw = dict(peak_ops_per_s=vr.quantity("peak", "ops_per_s", positive=True),
+                      special_function_ops_per_s=vr.quantity("special_function", "ops_per_s",
+                                                             positive=True))
         vr.finish()
-        if vpeak and vsfu:
-            vec = VectorUnit(vpeak, vsfu)
 
     tr = r.child("technology", required=True)
-    tech = None
+    tech_kw: dict[str, Any] = {}
     node = 7.0
+    dram_type = "lpddr"
     if tr is not None:
-        process = tr.string("process")
-        node = tr.number("node_nm", positive=True) or 7.0
-        clock = tr.quantity("clock", "hz", positive=True)
-        static = tr.quantity("static_power", "w")
-        tdp = tr.quantity("tdp", "w", required=False, positive=True)
-        area = tr.quantity("die_area", "mm2", required=False, positive=True)
+        tech_kw = dict(
+            process=tr.string("process"),
+            node_nm=tr.number("node_nm", positive=True),
+            clock_hz=tr.quantity("clock", "hz", positive=True),
+            static_power_w=tr.quantity("static_power", "w"),
+            tdp_w=tr.quantity("tdp", "w", required=False, positive=True),
+            die_area_mm2=tr.quantity("die_area", "mm2", required=False, positive=True),
+        )
+        node = tech_kw["node_nm"] or node
         dram_type = tr.string("dram_type", required=False, default="lpddr",
                               choices=("lpddr", "hbm", "gddr"))
         tr.finish()
-        if None not in (process, clock, static):
-            tech = Technology(process, node, clock, static, tdp, area)
-    else:
-        dram_type = "lpddr"
 
-    levels: list[MemoryLevel] = []
-    for lr in r.children("memory", required=True):
-        lname = lr.string("name")
-        kind = lr.string("kind", choices=tuple(k.value for k in MemoryKind))
-        cap = lr.quantity("capacity", "bytes", positive=True)
-        bw = lr.quantity("bandwidth", "bytes_per_s", positive=True)
-        energy = lr.quantity("energy_per_byte", "j_per_byte", required=False)
-        managed = lr.boolean("managed", default=False)
-        pin = lr.number("pinnable_fraction", False, 0.0, low=0.0, high=1.0)
+    mem_readers = r.children("memory", required=True)
+    mem_kw: list[dict[str, Any]] = []
+    for lr in mem_readers:
+        mem_kw.append(dict(
+            name=lr.string("name"),
+            kind=lr.string("kind", choices=tuple(k.value for k in MemoryKind)),
+            capacity_bytes=lr.quantity("capacity", "bytes", positive=True),
+            bandwidth_bytes_per_s=lr.quantity("bandwidth", "bytes_per_s", positive=True),
+            energy_j_per_byte=lr.quantity("energy_per_byte", "j_per_byte", required=False),
+            managed=lr.boolean("managed", default=False),
+            pinnable_fraction=lr.number("pinnable_fraction", False, 0.0, low=0.0, high=1.0),
+        ))
         lr.finish()
-        if None in (lname, kind, cap, bw) or not cap or not bw:
-            continue
-        if energy is None:
-            energy = default_memory_energy(kind, node, dram_type)
-        levels.append(MemoryLevel(lname, MemoryKind(kind), cap, bw, energy, managed, pin))
+    if isinstance(r.data.get("memory"), list) and not r.data["memory"]:
+        r.error("needs at least one level", "memory")
 
     sr = r.child("sparse")
-    sparse = SparseEngine(per_expert_overhead_s=fam["per_expert_overhead_s"] if fam else 0.0)
+    sparse_kw: dict[str, Any] = dict(
+        native_moe=False, per_expert_overhead_s=fam["per_expert_overhead_s"] if fam else 0.0)
     if sr is not None:
-        sparse = SparseEngine(
+        sparse_kw = dict(
             native_moe=sr.boolean("native_moe"),
             per_expert_overhead_s=sr.quantity("per_expert_overhead", "s", False,
-                                              sparse.per_expert_overhead_s),
+                                              sparse_kw["per_expert_overhead_s"]),
         )
         sr.finish()
 
     qr = r.child("quant")
-    quant = QuantEngine()
+    quant_kw: dict[str, Any] = {}
     if qr is not None:
-        quant = QuantEngine(
+        quant_kw = dict(
             fused_dequant=qr.boolean("fused_dequant", default=True),
             fused_nonlinear=qr.boolean("fused_nonlinear", default=False),
             fused_conversion=qr.boolean("fused_conversion", default=False),
@@ -232,56 +312,69 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
         qr.finish()
 
     pr = r.child("phase")
-    phase = PhaseResources()
+    phase_kw: dict[str, Any] = {}
     if pr is not None:
-        kw = dict(
+        phase_kw = dict(
             mode=pr.string("mode", False, "fixed", choices=tuple(m.value for m in PhaseMode)),
-            prefill_compute_share=pr.number("prefill_compute_share", False, 0.5, low=0, high=1),
-            prefill_bandwidth_share=pr.number("prefill_bandwidth_share", False, 0.5, low=0,
+            prefill_compute_share=pr.number("prefill_compute_share", False, 0.5, True, low=0,
+                                            high=1),
+            prefill_bandwidth_share=pr.number("prefill_bandwidth_share", False, 0.5, True, low=0,
                                               high=1),
-            prefill_sram_share=pr.number("prefill_sram_share", False, 0.5, low=0, high=1),
+            prefill_sram_share=pr.number("prefill_sram_share", False, 0.5, True, low=0, high=1),
             reconfiguration_latency_s=pr.quantity("reconfiguration_latency", "s", False, 0.0),
             power_gating=pr.boolean("power_gating", default=False),
         )
         pr.finish()
-        try:
-            phase = PhaseResources(**kw)
-        except ValueError as exc:
-            pr.error(str(exc))
 
-    dispatch = _read_dispatch(r.child("dispatch"), fam["dispatch"] if fam else Dispatch())
-    efficiency = _read_efficiency(r.child("efficiency"), fam["efficiency"] if fam else None)
-    if efficiency is None:
-        efficiency = Efficiency()
+    dispatch_kw = _read_dispatch(r.child("dispatch"), fam["dispatch"] if fam else Dispatch())
+    eff_kw = _read_efficiency(r.child("efficiency"), fam["efficiency"] if fam else Efficiency())
 
     er = r.child("energy")
-    energy_obj = None
+    energy_kw: dict[str, Any] | None = None
     if er is not None:
         def e_op(sub: Reader, k: str) -> float | None:
+            if not _format_key(sub, k):
+                return None
             return sub.quantity(k, "j_per_op")
-        mat = er.mapping("matrix_per_op", e_op)
-        vec_e = er.quantity("vector_per_op", "j_per_op")
+        energy_kw = dict(matrix_j_per_op=er.mapping("matrix_per_op", e_op),
+                         vector_j_per_op=er.quantity("vector_per_op", "j_per_op"))
+        if er.has("matrix_per_op") and isinstance(er.data["matrix_per_op"], dict) \
+                and not er.data["matrix_per_op"]:
+            er.error("needs at least one format", "matrix_per_op")
         er.finish()
-        if mat and vec_e is not None:
-            energy_obj = Energy(mat, vec_e)
-    if energy_obj is None:
-        energy_obj = Energy(default_matrix_energy(node), default_vector_energy(node))
     r.finish()
+    # Nothing is built from a file with errors: a value that failed to read is not trusted.
+    r.raise_if_errors()
 
-    if not levels and not any("memory" in e for e in r.errors):
-        r.error("needs at least one level", "memory")
-    if r.errors:
-        raise SpecError(r.errors)
+    errors = r.errors
+    matrix = _build(errors, file, "matrix", MatrixUnit, _MATRIX_KEYS,
+                    peak_dense_ops_per_s=peaks, sparse_2_4_speedup=sparse_speedup)
+    vector = _build(errors, file, "vector", VectorUnit, _VECTOR_KEYS, **vec_kw)
+    technology = _build(errors, file, "technology", Technology, _TECH_KEYS, **tech_kw)
+    levels = []
+    for i, kw in enumerate(mem_kw):
+        if kw["energy_j_per_byte"] is None:
+            kw["energy_j_per_byte"] = default_memory_energy(kw["kind"], node, dram_type)
+        levels.append(_build(errors, file, f"memory[{i}]", MemoryLevel, _MEMORY_KEYS, **kw))
+    if energy_kw is None:
+        energy_kw = dict(matrix_j_per_op=default_matrix_energy(node),
+                         vector_j_per_op=default_vector_energy(node))
+    energy = _build(errors, file, "energy", Energy, _ENERGY_KEYS, **energy_kw)
+    sparse = _build(errors, file, "sparse", SparseEngine, _SPARSE_KEYS, **sparse_kw)
+    quant = _build(errors, file, "quant", QuantEngine, _QUANT_KEYS, **quant_kw)
+    phase = _build(errors, file, "phase", PhaseResources, _PHASE_KEYS, **phase_kw)
+    dispatch = _build(errors, file, "dispatch", Dispatch, _DISPATCH_KEYS, **dispatch_kw)
+    efficiency = _build(errors, file, "efficiency", Efficiency, _EFFICIENCY_KEYS, **eff_kw)
+    r.raise_if_errors()
+
     sources = dict(r.sources)
     if fam:
         for k, v in fam["sources"].items():
             sources.setdefault(f"family:{k}", v)
-    try:
-        return Chip(
-            name=name, description=description, family=family,
-            matrix=MatrixUnit(peaks, sparse_speedup), vector=vec, memory=tuple(levels),
-            technology=tech, energy=energy_obj, sparse=sparse, quant=quant, phase=phase,
-            dispatch=dispatch, efficiency=efficiency, sources=sources,
-        )
-    except (ValueError, KeyError) as exc:
-        raise SpecError([f"{file}: {str(exc).strip(chr(34))}"]) from None
+    chip = _build(errors, file, "", Chip, _CHIP_KEYS,
+                  name=name, description=description, family=family, matrix=matrix,
+                  vector=vector, memory=tuple(levels), technology=technology, energy=energy,
+                  sparse=sparse, quant=quant, phase=phase, dispatch=dispatch,
+                  efficiency=efficiency, sources=sources)
+    r.raise_if_errors()
+    return chip

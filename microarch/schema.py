@@ -11,6 +11,7 @@ A numeric leaf may carry its provenance: ``{value: "204.8 GB/s", source: "URL"}`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ class Reader:
         if not isinstance(data, dict):
             self.error(f"expected a mapping, got {type(data).__name__}")
             data = {}
-        self.data = data
+        # YAML may give int or bool keys ("1:", "on:"); field paths and lookups use strings.
+        self.data = {str(k): v for k, v in data.items()}
 
     # -- bookkeeping ---------------------------------------------------------------------
     def where(self, key: str | None = None) -> str:
@@ -89,12 +91,14 @@ class Reader:
             raise SpecError(self.errors)
 
     # -- access --------------------------------------------------------------------------
-    def _raw(self, key: str, required: bool, default: Any, numeric: bool = False) -> Any:
+    def _raw(self, key: str, required: bool, numeric: bool = False) -> Any:
+        """The value at ``key`` (provenance unwrapped), or ``_MISSING`` when there is none: the
+        accessors then return their default as it is, unchecked."""
         self.used.add(key)
         if key not in self.data:
             if required:
                 self.error("missing required field", key)
-            return _MISSING if required else default
+            return _MISSING
         value = self.data[key]
         if isinstance(value, dict) and "value" in value:
             extra = set(value) - {"value", "source", "assumption", "note"}
@@ -103,9 +107,12 @@ class Reader:
             prov = value.get("source") or value.get("assumption")
             tag = "source" if value.get("source") else "assumption"
             self.sources[self.where(key)] = f"{tag}: {prov}" if prov else UNSOURCED
-            return value["value"]
-        if numeric and not isinstance(value, (dict, list)):
+            value = value["value"]
+        elif numeric and not isinstance(value, (dict, list)):
             self.sources.setdefault(self.where(key), UNSOURCED)
+        if value is None and required:
+            self.error("needs a value (got null)", key)
+            return _MISSING
         return value
 
     def child(self, key: str, required: bool = False) -> Reader | None:
@@ -133,26 +140,41 @@ class Reader:
 
     def quantity(self, key: str, dimension: str, required: bool = True, default: Any = None,
                  positive: bool = False, non_negative: bool = True) -> Any:
-        """A physical quantity in SI (``dimension`` is a key of ``units.DIMENSIONS``)."""
-        raw = self._raw(key, required, default, numeric=True)
+        """A physical quantity in SI (``dimension`` is a key of ``units.DIMENSIONS``).
+
+        The file must write it with its unit ("42.5 TFLOPS"): a bare number is an error, since
+        nothing in it says whether 42.5 means TFLOPS or ops/s. On any error the error is recorded
+        and ``default`` returned.
+        """
+        raw = self._raw(key, required, numeric=True)
         if raw is _MISSING or raw is None:
             return default
         try:
-            value = parse_quantity(raw, dimension)
+            value = parse_quantity(raw, dimension, require_unit=True)
         except UnitError as exc:
             self.error(str(exc), key)
             return default
-        return self._check_sign(key, value, positive, non_negative, DIMENSIONS[dimension].name)
+        return self._check_sign(key, value, positive, non_negative, DIMENSIONS[dimension].name,
+                                default)
 
     def number(self, key: str, required: bool = True, default: Any = None,
                positive: bool = False, non_negative: bool = True, low: float | None = None,
                high: float | None = None, integer: bool = False) -> Any:
-        """A plain (dimensionless) number, optionally an integer and within [low, high]."""
-        raw = self._raw(key, required, default, numeric=True)
+        """A plain (dimensionless) finite number, optionally an integer and within [low, high].
+
+        On any error the error is recorded and ``default`` returned.
+        """
+        raw = self._raw(key, required, numeric=True)
         if raw is _MISSING or raw is None:
             return default
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             self.error(f"{raw!r} is not a number", key)
+            return default
+        if isinstance(raw, float) and not math.isfinite(raw):
+            self.error(f"number must be finite, got {raw!r}", key)
+            return default
+        if isinstance(raw, int) and abs(raw) > 1e300:  # would overflow as a float
+            self.error("number is out of range", key)
             return default
         if integer and (not float(raw).is_integer()):
             self.error(f"{raw!r} is not an integer", key)
@@ -161,21 +183,21 @@ class Reader:
         if low is not None and value < low or high is not None and value > high:
             self.error(f"{raw!r} is outside [{low}, {high}]", key)
             return default
-        return self._check_sign(key, value, positive, non_negative, "number")
+        return self._check_sign(key, value, positive, non_negative, "number", default)
 
-    def _check_sign(self, key, value, positive, non_negative, what):
-        """The value, or None (with an error recorded) when its sign is wrong."""
+    def _check_sign(self, key, value, positive, non_negative, what, default):
+        """The value, or ``default`` (with an error recorded) when its sign is wrong."""
         if positive and not value > 0:
             self.error(f"{what} must be > 0, got {value:g}", key)
-            return None
+            return default
         if non_negative and value < 0:
             self.error(f"{what} must be >= 0, got {value:g}", key)
-            return None
+            return default
         return value
 
     def string(self, key: str, required: bool = True, default: Any = None,
                choices: tuple[str, ...] | None = None) -> Any:
-        raw = self._raw(key, required, default)
+        raw = self._raw(key, required)
         if raw is _MISSING or raw is None:
             return default
         if not isinstance(raw, str):
@@ -187,7 +209,7 @@ class Reader:
         return raw
 
     def boolean(self, key: str, required: bool = False, default: bool = False) -> Any:
-        raw = self._raw(key, required, default)
+        raw = self._raw(key, required)
         if raw is _MISSING:
             return default
         if not isinstance(raw, bool):

@@ -8,6 +8,7 @@ wrong dimension ("204.8 GB" where a bandwidth is expected) is an error, not a co
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -50,48 +51,66 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PATTERN = re.compile(rf"^\s*(?P<num>{_NUMBER})\s*(?P<unit>\S.*?)?\s*$")
 
 
-def parse_quantity(value: object, dimension: str) -> float:
+def parse_quantity(value: object, dimension: str, require_unit: bool = False) -> float:
     """Return ``value`` in SI units of ``dimension`` (a key of :data:`DIMENSIONS`).
 
-    Plain numbers are taken as already in SI (e.g. ``204.8e9`` for bytes/s); strings must carry a
-    unit of the right dimension. Raises :class:`UnitError` with a one-line reason.
+    Strings must carry a unit of the right dimension. A plain number is taken as already in SI
+    (e.g. ``204.8e9`` for bytes/s) unless ``require_unit`` is set, as it is for values read from
+    files, where a bare number is ambiguous. Non-finite values are rejected. Raises
+    :class:`UnitError` with a one-line reason.
     """
     dim = DIMENSIONS[dimension]
     if isinstance(value, bool):
         raise UnitError(f"{value!r} is not a {dim.name}")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            si = float(value)
+        except OverflowError:
+            raise UnitError(f"{value!r} is out of range for a {dim.name}") from None
+        if not math.isfinite(si):
+            raise UnitError(f"{dim.name} must be finite, got {value!r}")
+        if require_unit:
+            raise UnitError(f"{value!r} has no unit; a {dim.name} needs one, "
+                            f"e.g. {_example(dim)}")
+        return si
     if not isinstance(value, str):
         raise UnitError(f"{value!r} is not a {dim.name}")
     m = _PATTERN.match(value)
     if not m:
-        raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. '1.5 {_example(dim)}')")
+        raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. {_example(dim)})")
     number = float(m.group("num"))
     unit = (m.group("unit") or "").replace(" ", "")
     if not unit:
-        raise UnitError(f"{value!r} has no unit; a {dim.name} needs one, e.g. '{_example(dim)}'")
+        raise UnitError(f"{value!r} has no unit; a {dim.name} needs one, e.g. {_example(dim)}")
     # Longest base-unit match first so that "FLOP/s" wins over "s".
     for base in sorted(dim.base_units, key=len, reverse=True):
         if unit.endswith(base):
             prefix = unit[: -len(base)]
             if prefix in dim.prefixes:
-                return number * dim.prefixes[prefix]
-    raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. '{_example(dim)}')")
+                si = number * dim.prefixes[prefix]
+                if not math.isfinite(si):
+                    raise UnitError(f"{value!r} is out of range for a {dim.name}")
+                return si
+    raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. {_example(dim)})")
+
+
+_EXAMPLES = {
+    "capacity": ("64 GB", "4 MiB"),
+    "bandwidth": ("204.8 GB/s",),
+    "throughput": ("42.5 TFLOPS",),
+    "frequency": ("1.3 GHz",),
+    "time": ("100 ms",),
+    "energy": ("5 pJ",),
+    "power": ("60 W",),
+    "area": ("415 mm2",),
+    "energy per byte": ("10 pJ/B",),
+    "energy per op": ("0.5 pJ/op",),
+}
 
 
 def _example(dim: _Dimension) -> str:
-    return {
-        "capacity": "64 GB or 4 MiB",
-        "bandwidth": "204.8 GB/s",
-        "throughput": "42.5 TFLOPS",
-        "frequency": "1.3 GHz",
-        "time": "100 ms",
-        "energy": "5 pJ",
-        "power": "60 W",
-        "area": "415 mm2",
-        "energy per byte": "10 pJ/B",
-        "energy per op": "0.5 pJ/op",
-    }[dim.name]
+    """Quoted example(s) of a well-written quantity: "'64 GB' or '4 MiB'"."""
+    return " or ".join(f"'{e}'" for e in _EXAMPLES[dim.name])
 
 
 def format_quantity(value_si: float, dimension: str) -> str:

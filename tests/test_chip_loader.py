@@ -1,5 +1,6 @@
 """Bad chip files: each problem is one line naming the file and the field path."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,46 @@ def test_user_file_round_trip(tmp_path):
     c = load_chip(p)
     assert c.name == "my-orin"
     assert c.dram.bandwidth_bytes_per_s == 409.6e9
+
+
+def test_unknown_format_message_names_full_path():
+    d = base()
+    d["efficiency"] = {"matrix": {"fp5": 0.5, "FP16": 0.6}}
+    (err,) = errors_of(d)
+    assert err == ("bad.yaml: efficiency.matrix.fp5: unknown numeric format 'fp5' "
+                   "(known: fp32, bf16, fp16, fp8, int8, int4, nvfp4, mxfp4, fp4)")
+    del d["efficiency"]["matrix"]["fp5"]
+    chip = chip_from_dict(d, "ok.yaml")  # format aliases and case are read as the format
+    assert chip.efficiency.matrix_for("fp16") == 0.6
+
+
+def test_bare_numbers_need_units():
+    d = base()
+    d["vector"]["peak"] = 10.65e12
+    d["memory"][0]["bandwidth"] = {"value": 204.8e9, "source": "datasheet"}
+    assert errors_of(d) == [
+        "bad.yaml: vector.peak: 10650000000000.0 has no unit; a throughput needs one, "
+        "e.g. '42.5 TFLOPS'",
+        "bad.yaml: memory[0].bandwidth: 204800000000.0 has no unit; a bandwidth needs one, "
+        "e.g. '204.8 GB/s'",
+    ]
+
+
+def test_empty_sections_rejected():
+    d = base()
+    d["matrix"]["peak_dense"] = {}
+    d["memory"] = []
+    errs = errors_of(d)
+    assert "bad.yaml: matrix.peak_dense: needs at least one format" in errs
+    assert "bad.yaml: memory: needs at least one level" in errs
+
+
+def test_chips_show_without_fp16(tmp_path):
+    d = base()
+    d["matrix"]["peak_dense"] = {"int8": "85 TOPS"}
+    p = tmp_path / "int8.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = CliRunner().invoke(main, ["chips", "show", str(p), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output)
+    assert row["fp16_tflops"] is None and row["int8_tops"] == 85.0

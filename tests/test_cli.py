@@ -67,3 +67,29 @@ def test_chips_and_models_listing():
     assert any("2604.17862" in v for v in d["sources"].values())
     r = run("models", "show", "qwen3-30b-a3b", "--format", "json")
     assert json.loads(r.output)["experts"] == 128
+
+
+def test_format_choices_follow_microarch_formats():
+    from chipdse.commands.common import FORMATS
+    from microarch import formats
+
+    assert set(formats.FORMATS) <= set(FORMATS)
+    assert set(formats._ALIASES) <= set(FORMATS)
+    for name in FORMATS:  # every offered name is one the format table resolves
+        formats.get_format(name)
+
+
+def test_format_aliases_accepted_and_canonical():
+    r = run("estimate", "--chip", "jetson-agx-thor", "--model", "qwen3-0.6b", "--weights",
+            "fp4", "--activations", "BFloat16", "--kv", "e4m3", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["precision"] == "wnvfp4-abf16-kvfp8"
+    ref = run("estimate", "--chip", "jetson-agx-thor", "--model", "qwen3-0.6b", "--weights",
+              "nvfp4", "--activations", "bf16", "--kv", "fp8", "--format", "json")
+    assert json.loads(ref.output) == json.loads(r.output)
+
+
+def test_unknown_format_rejected():
+    r = run("estimate", "--chip", "jetson-agx-thor", "--model", "qwen3-0.6b", "--weights", "fp5")
+    assert r.exit_code == 2
+    assert "Invalid value for '--weights'" in r.output

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from microarch.schema import SpecError
-from workloads.loader import list_models, load_model
+from workloads.loader import list_models, load_model, model_from_hf_config
 
 # Published parameter counts (billions) from each model card.
 PARAMS_B = {"qwen2.5-0.5b": 0.49, "qwen2.5-1.5b": 1.54, "qwen3-0.6b": 0.6, "qwen3-1.7b": 1.7,
@@ -75,6 +75,64 @@ def test_hf_import_errors(tmp_path, mutate, needle):
     with pytest.raises(SpecError) as exc:
         load_model(p)
     assert str(exc.value).startswith(needle)
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("num_hidden_layers", 32.7, "config.json: num_hidden_layers: 32.7 is not a positive integer"),
+    ("num_hidden_layers", "x", "config.json: num_hidden_layers: 'x' is not a positive integer"),
+    ("num_attention_heads", 0, "config.json: num_attention_heads: 0 is not a positive integer"),
+    ("vocab_size", 0, "config.json: vocab_size: 0 is not a positive integer"),
+    ("intermediate_size", -1, "config.json: intermediate_size: -1 is not a positive integer"),
+    ("hidden_size", True, "config.json: hidden_size: True is not a positive integer"),
+    ("head_dim", 64.5, "config.json: head_dim: 64.5 is not a positive integer"),
+    ("num_key_value_heads", [8], "config.json: num_key_value_heads: [8] is not a positive "
+                                 "integer"),
+    ("tie_word_embeddings", "yes", "config.json: tie_word_embeddings: 'yes' is not true/false"),
+])
+def test_hf_import_integer_keys(tmp_path, key, value, needle):
+    cfg = dict(QWEN3_CFG, **{key: value})
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(SpecError) as exc:
+        load_model(p)
+    assert exc.value.errors == [needle]
+
+
+def test_hf_import_moe_sizes_checked():
+    moe = dict(QWEN3_CFG, model_type="qwen3_moe", num_experts=0, num_experts_per_tok=8.5,
+               moe_intermediate_size=768)
+    with pytest.raises(SpecError) as exc:
+        model_from_hf_config(moe)
+    assert exc.value.errors == ["config.json: num_experts: 0 is not a positive integer",
+                                "config.json: num_experts_per_tok: 8.5 is not a positive integer"]
+
+
+def test_hf_import_whole_floats_and_derived_head_dim():
+    cfg = dict(QWEN3_CFG, num_hidden_layers=28.0, num_key_value_heads=None)
+    del cfg["head_dim"]
+    m = model_from_hf_config(cfg)
+    assert m.n_layers == 28 and isinstance(m.n_layers, int)
+    assert m.head_dim == 1024 // 16 and m.n_kv_heads == 16
+    cfg["num_attention_heads"] = 24  # 1024 is not a multiple of 24: no head_dim to derive
+    cfg["num_key_value_heads"] = 8
+    with pytest.raises(SpecError) as exc:
+        model_from_hf_config(cfg)
+    assert exc.value.errors == ["config.json: head_dim: not given, and hidden_size 1024 is not "
+                                "a multiple of num_attention_heads 24"]
+
+
+@pytest.mark.parametrize("value,message", [
+    (".nan", "m.yaml: d_ff: number must be finite, got nan"),
+    (".inf", "m.yaml: d_ff: number must be finite, got inf"),
+    ("1024.5", "m.yaml: d_ff: 1024.5 is not an integer"),
+])
+def test_model_yaml_non_finite_and_fractional(tmp_path, value, message):
+    p = tmp_path / "m.yaml"
+    p.write_text("name: x\nn_layers: 2\nd_model: 512\nn_heads: 8\nn_kv_heads: 4\n"
+                 f"head_dim: 64\nd_ff: {value}\nvocab_size: 1000\ntied_embeddings: true\n")
+    with pytest.raises(SpecError) as exc:
+        load_model(p)
+    assert exc.value.errors == [message]
 
 
 def test_model_yaml_errors(tmp_path):

@@ -40,3 +40,26 @@ def test_gb_and_gib_differ():
 def test_rejects_wrong_units(text, dim):
     with pytest.raises(UnitError):
         parse_quantity(text, dim)
+
+
+@pytest.mark.parametrize("value,dim,message", [
+    ("x GHz", "hz", "'x GHz' is not a frequency (expected e.g. '1.3 GHz')"),
+    ("1 GB", "bytes_per_s", "'1 GB' is not a bandwidth (expected e.g. '204.8 GB/s')"),
+    ("64", "bytes", "'64' has no unit; a capacity needs one, e.g. '64 GB' or '4 MiB'"),
+    (float("nan"), "w", "power must be finite, got nan"),
+    (float("inf"), "bytes", "capacity must be finite, got inf"),
+    ("1e400 GB/s", "bytes_per_s", "'1e400 GB/s' is out of range for a bandwidth"),
+])
+def test_error_messages(value, dim, message):
+    with pytest.raises(UnitError) as exc:
+        parse_quantity(value, dim)
+    assert str(exc.value) == message
+
+
+def test_plain_numbers_are_si_in_code_but_need_a_unit_in_files():
+    assert parse_quantity(42.5e12, "ops_per_s") == 42.5e12
+    assert parse_quantity(3, "s") == 3.0
+    with pytest.raises(UnitError) as exc:
+        parse_quantity(42.5, "ops_per_s", require_unit=True)
+    assert str(exc.value) == "42.5 has no unit; a throughput needs one, e.g. '42.5 TFLOPS'"
+    assert parse_quantity("42.5 TFLOPS", "ops_per_s", require_unit=True) == 42.5e12

@@ -7,6 +7,7 @@ A missing or unsupported key is one clear error naming the file and key.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -83,55 +84,81 @@ def model_from_dict(data: Any, file: str = "<model>") -> ModelArch:
         raise SpecError([f"{file}: {exc}"]) from None
 
 
+def _positive_int(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number >= 1 (JSON may write 32 as 32.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if value >= 1 else None
+
+
 def model_from_hf_config(cfg: Any, file: str = "config.json", name: str | None = None
                          ) -> ModelArch:
-    """Translate a Hugging Face ``config.json`` mapping into a :class:`ModelArch`."""
+    """Translate a Hugging Face ``config.json`` mapping into a :class:`ModelArch`.
+
+    Every size is checked to be a whole number >= 1; each problem is one error naming the file
+    and the key.
+    """
     if not isinstance(cfg, dict):
         raise SpecError([f"{file}: expected a JSON object"])
     errors: list[str] = []
 
-    def need(key: str) -> Any:
-        if key not in cfg:
-            errors.append(f"{file}: {key}: missing required key")
+    def integer(key: str, required: bool = True) -> int | None:
+        """A positive integer at ``key``; None (with an error unless optional and absent/null)."""
+        if cfg.get(key) is None:
+            if required:
+                errors.append(f"{file}: {key}: missing required key")
             return None
-        return cfg[key]
+        v = _positive_int(cfg[key])
+        if v is None:
+            errors.append(f"{file}: {key}: {cfg[key]!r} is not a positive integer")
+        return v
 
     mtype = cfg.get("model_type")
     if mtype not in _HF_TYPES:
         raise SpecError([f"{file}: model_type: {mtype!r} is not supported "
                          f"(supported: {', '.join(_HF_TYPES)})"])
-    layers = need("num_hidden_layers")
-    d = need("hidden_size")
-    heads = need("num_attention_heads")
-    vocab = need("vocab_size")
-    kv = cfg.get("num_key_value_heads") or heads
-    head_dim = cfg.get("head_dim") or (d // heads if d and heads else None)
+    layers = integer("num_hidden_layers")
+    d = integer("hidden_size")
+    heads = integer("num_attention_heads")
+    vocab = integer("vocab_size")
+    kv = integer("num_key_value_heads", required=False) or heads
+    head_dim = integer("head_dim", required=False)
+    if cfg.get("head_dim") is None and d and heads:  # HF default: hidden_size / heads
+        if d % heads:
+            errors.append(f"{file}: head_dim: not given, and hidden_size {d} is not a "
+                          f"multiple of num_attention_heads {heads}")
+        else:
+            head_dim = d // heads
     act = cfg.get("hidden_act", "silu")
+    tied = cfg.get("tie_word_embeddings", False)
+    if not isinstance(tied, bool):
+        errors.append(f"{file}: tie_word_embeddings: {tied!r} is not true/false")
     experts, top_k, d_ff, d_ffe = 1, 1, 0, 0
     if mtype == "qwen3_moe":
-        experts = need("num_experts")
-        top_k = need("num_experts_per_tok")
-        d_ffe = need("moe_intermediate_size")
+        experts = integer("num_experts")
+        top_k = integer("num_experts_per_tok")
+        d_ffe = integer("moe_intermediate_size")
         if cfg.get("mlp_only_layers"):
             errors.append(f"{file}: mlp_only_layers: mixed dense/MoE layers are not supported")
         if cfg.get("decoder_sparse_step", 1) != 1:
             errors.append(f"{file}: decoder_sparse_step: only 1 (every layer MoE) is supported")
     elif mtype == "mixtral":
-        experts = need("num_local_experts")
-        top_k = need("num_experts_per_tok")
-        d_ffe = need("intermediate_size")
+        experts = integer("num_local_experts")
+        top_k = integer("num_experts_per_tok")
+        d_ffe = integer("intermediate_size")
     else:
-        d_ff = need("intermediate_size")
+        d_ff = integer("intermediate_size")
     if act not in ("silu", "swish", "gelu", "gelu_pytorch_tanh"):
         errors.append(f"{file}: hidden_act: {act!r} is not supported (silu, gelu)")
     if errors:
         raise SpecError(errors)
     try:
         return ModelArch(
-            name=name or cfg.get("_name_or_path") or mtype, n_layers=int(layers), d_model=int(d),
-            n_heads=int(heads), n_kv_heads=int(kv), head_dim=int(head_dim), d_ff=int(d_ff),
-            vocab_size=int(vocab), tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            n_experts=int(experts), top_k=int(top_k), d_ff_expert=int(d_ffe),
+            name=name or cfg.get("_name_or_path") or mtype, n_layers=layers, d_model=d,
+            n_heads=heads, n_kv_heads=kv, head_dim=head_dim, d_ff=d_ff, vocab_size=vocab,
+            tied_embeddings=tied, n_experts=experts, top_k=top_k, d_ff_expert=d_ffe,
             activation="swiglu" if act in ("silu", "swish") else "geglu",
             qk_norm=mtype in ("qwen3", "qwen3_moe"), source=f"Hugging Face config ({file})",
         )

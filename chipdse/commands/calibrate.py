@@ -3,7 +3,6 @@ published measurements, and show how far predictions land from them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -97,12 +96,12 @@ def calibrate(chip: str, measurements: Path | None, device_maps, model_maps, bat
         written.append(family_block)
     f = cal.fit
     if fmt == "json":
-        click.echo(json.dumps({
+        click.echo(io.json_dumps({
             "chip": cal.chip.name, "family": cal.chip.family, "rows": f.rows,
             "terms": frame.to_dict(orient="records"),
             "mape_pct": {"decode": 100 * f.mape("decode"), "prefill": 100 * f.mape("prefill")},
             "correlated": [list(c) for c in f.correlated], "written": written,
-            "predictions": f.table.to_dict(orient="records")}, indent=2, default=io._default))
+            "predictions": f.table.to_dict(orient="records")}))
         return
     if fmt == "csv":
         click.echo(frame.to_csv(index=False).rstrip("\n"))
@@ -172,7 +171,7 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
         io.write_csv(output / "loo.csv", val.loo)
     io.save_figure(scatter_figure(val.results), output / "scatter.png")
     if fmt == "json":
-        click.echo(json.dumps(table.to_dict(orient="records"), indent=2, default=io._default))
+        click.echo(io.json_dumps(table.to_dict(orient="records")))
     elif fmt == "csv":
         click.echo(table.to_csv(index=False).rstrip("\n"))
     else:

@@ -8,11 +8,19 @@ from chipdse import api
 from chipdse.commands.common import emit, format_option, human_bytes
 
 
+def _peak_t(c, fmt: str) -> float:
+    """Dense peak in T(FL)OPS for ``fmt``, NaN (shown as "-") if the chip cannot run it."""
+    try:
+        return c.matrix.peak(fmt) / 1e12
+    except ValueError:
+        return float("nan")
+
+
 def _chip_row(c) -> dict:
     return {
         "name": c.name, "family": c.family,
-        "fp16_tflops": c.matrix.peak("fp16") / 1e12,
-        "int8_tops": c.matrix.peak("int8") / 1e12,
+        "fp16_tflops": _peak_t(c, "fp16"),
+        "int8_tops": _peak_t(c, "int8"),
         "dram_gb_s": c.dram.bandwidth_bytes_per_s / 1e9,
         "dram": human_bytes(c.dram.capacity_bytes),
         "sram_mib": c.sram_bytes / 2**20,

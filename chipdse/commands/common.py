@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +11,14 @@ import click
 import pandas as pd
 
 from chipdse import io
+from microarch import formats as _formats
 
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
-           "precision_from", "human_bytes"]
+           "precision_from", "human_bytes", "FORMATS"]
 
-FORMATS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "nvfp4", "mxfp4", "fp4")
+# Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
+FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
+    a for a in _formats.ALIASES if a not in _formats.FORMATS)
 
 
 def workload_options(f: Callable) -> Callable:
@@ -57,7 +59,7 @@ def precision_from(kw: dict[str, Any]):
 format_option = click.option("--format", "fmt", default="table", show_default=True,
                              type=click.Choice(["table", "json", "csv"]),
                              help="Output format on stdout.")
-output_option = click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path),
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              default=None, help="Write the result to this path.")
 seed_option = click.option("--seed", default=0, show_default=True, type=int,
                            help="Random seed (every stochastic step derives from it).")
@@ -91,7 +93,7 @@ def emit(data: dict[str, Any] | list[dict[str, Any]] | pd.DataFrame, fmt: str,
         frame = pd.DataFrame(data)
         obj = data
     if fmt == "json":
-        text = json.dumps(obj, indent=2, default=io._default)
+        text = io.json_dumps(obj)
     elif fmt == "csv":
         text = frame.to_csv(index=False).rstrip("\n")
     elif isinstance(data, dict):

@@ -38,13 +38,15 @@ def estimate(fmt: str, output: Path | None, paper_model: bool, **kw) -> None:
 
 @click.command("roofline")
 @workload_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("roofline.png"),
-              show_default=True, help="PNG to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("roofline.png"), show_default=True,
+              help="Figure to write (.png, .pdf or .svg).")
 def roofline(output: Path, **kw) -> None:
     """Draw the chip's roofline with the workload's operators placed on it."""
     from chipdse import io
     from chipdse.report import roofline_figure
 
+    io.check_figure_path(output)  # before the work, not after it
     c = api.load_chip(kw["chip"])
     table = api.operator_table(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
                                kw["generate"])
