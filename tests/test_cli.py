@@ -74,7 +74,7 @@ def test_format_choices_follow_microarch_formats():
     from microarch import formats
 
     assert set(formats.FORMATS) <= set(FORMATS)
-    assert set(formats._ALIASES) <= set(FORMATS)
+    assert set(formats.ALIASES) <= set(FORMATS)
     for name in FORMATS:  # every offered name is one the format table resolves
         formats.get_format(name)
 
