@@ -61,7 +61,8 @@ format_option = click.option("--format", "fmt", default="table", show_default=Tr
                              help="Output format on stdout.")
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              default=None, help="Write the result to this path.")
-seed_option = click.option("--seed", default=0, show_default=True, type=int,
+seed_option = click.option("--seed", default=0, show_default=True,
+                           type=click.IntRange(min=0),
                            help="Random seed (every stochastic step derives from it).")
 
 
