@@ -30,7 +30,8 @@ def pinned_orin() -> object:
                      dispatch=Dispatch(per_operator_s=4e-6, fused_attention=True))
 
 
-def vla_request(cameras: int = 2, actions: int = 4, prompt: int = 256) -> VLARequest:
+def vla_request(cameras: int = 2, actions: int = 4, prompt: int = 600) -> VLARequest:
+    """``cameras`` x 256 CLIP patches inside a ``prompt``-token prefill."""
     return VLARequest(Vision(CLIP, cameras, 224, 14, class_token=True),
                       Language(QWEN, actions, prompt_tokens=prompt))
 

@@ -20,7 +20,8 @@ if "simulate" not in main.commands:  # registered through chipdse.cli._COMMAND_M
 
 
 def small_trace() -> Trace:
-    req = VLARequest(Vision(load_model("clip-vit-large-patch14"), 1, 224, 14, True),
+    req = VLARequest(Vision(load_model("clip-vit-large-patch14"), 1, 224, 14, True,
+                            tokens_per_camera=64),
                      Language(load_model("qwen2.5-0.5b"), 3, prompt_tokens=128))
     return Trace("small", (Stream("vla", req, 10.0, 0.1, jitter_s=0.002),), 0.3)
 

@@ -85,7 +85,10 @@ def test_vision_token_counts():
     assert VLARequest(v, Language(m, 16, text_tokens=20)).prefill_tokens == 6 * 729 + 20
     pooled = Vision(siglip, 6, 384, 14, tokens_per_camera=64)
     assert VLARequest(pooled, Language(m, 16, text_tokens=20)).prefill_tokens == 6 * 64 + 20
-    assert VLARequest(v, Language(m, 16, prompt_tokens=1024)).prefill_tokens == 1024
+    assert VLARequest(pooled, Language(m, 16, prompt_tokens=1024)).prefill_tokens == 1024
+    assert VLARequest(pooled, Language(m, 16, prompt_tokens=1024)).vision_tokens == 6 * 64
+    with pytest.raises(ValueError, match="fewer than the 4374 vision tokens"):
+        VLARequest(v, Language(m, 16, prompt_tokens=1024))  # 6 x 729 patches cannot fit
 
 
 def test_encoder_presets_shapes():
@@ -223,3 +226,79 @@ def test_dataclasses_validate_programmatic_input():
         Trace("t", (Stream("a", req, 1.0, 1.0), Stream("a", req, 1.0, 1.0)), 1.0)
     assert trace_from_dict(GOOD, "x.yaml").to_dict()["streams"][0]["request"][
         "prefill_tokens"] == 2 * 729 + 10
+
+
+def test_every_preset_prefill_holds_its_vision_tokens():
+    for n in list_traces():
+        for s in load_trace(n).streams:
+            r = s.request
+            if r.language is not None:
+                assert r.prefill_tokens >= r.vision_tokens, (n, s.name)
+
+
+def test_vla_drive_10hz_vision_tokens_fit_the_1024_token_prefill():
+    (s,) = load_trace("vla-drive-10hz").streams
+    v = s.request.vision
+    assert v.patches_per_camera == 256 and v.encoder_tokens == 257  # the encoder is unchanged
+    assert v.llm_tokens_per_camera == 256 // 4  # 2 x 2 patch merging in the projector
+    assert s.request.vision_tokens == 384 and s.request.prefill_tokens == 1024
+
+
+def test_prompt_tokens_below_the_vision_tokens_is_refused(tmp_path):
+    data = copy.deepcopy(GOOD)
+    lang = data["streams"][0]["language"]
+    del lang["text_tokens"]
+    lang["prompt_tokens"] = 1000  # 2 cameras x 729 SigLIP patches = 1458
+    with pytest.raises(SpecError) as exc:
+        load_trace(write(tmp_path, data))
+    (line,) = str(exc.value).splitlines()
+    assert line.startswith("bad.yaml: streams[0].language.prompt_tokens: 1000 is fewer than "
+                           "the 1458 vision tokens")
+    assert "tokens_per_camera" in line
+    data["streams"][0]["vision"]["tokens_per_camera"] = 400  # 800 vision + 200 text: fits
+    assert load_trace(write(tmp_path, data)).streams[0].request.vision_tokens == 800
+
+
+@pytest.mark.parametrize("rate, offset, duration, frames", [
+    (10.0, 0.0, 0.3, 3),        # 0.3 * 10 rounds to 3.0000000000000004: no 4th frame
+    (10.0, 0.0, 0.30001, 4),
+    (1e-9, 0.0, 1.0, 1),        # a very slow stream still captures its frame at t = 0
+    (1e-9, 0.5, 1.0, 1),
+    (10.0, 5.0, 1.0, 0),        # first frame after the end
+    (10.0, 1.0, 1.0, 0),        # first frame exactly at the end: [0, D) excludes it
+    (20.0, 0.01, 1.0, 20),
+    (3.0, 0.1, 7.3, 22),        # frames at 0.1 + i/3 < 7.3: i <= 21
+])
+def test_frame_count_matches_the_arrivals(rate, offset, duration, frames):
+    m = load_model("qwen2.5-0.5b")
+    s = Stream("a", VLARequest(None, Language(m, 4, 16)), rate, 1.0 / rate, offset_s=offset)
+    assert s.frame_count(duration) == frames
+    t = s.arrival_times(duration, np.random.default_rng(0))
+    assert t.size == frames and np.all(t < duration) and np.all(t >= offset)
+
+
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), 0.0, -1.0])
+def test_durations_must_be_finite_and_positive(duration):
+    m = load_model("qwen2.5-0.5b")
+    s = Stream("a", VLARequest(None, Language(m, 4, 16)), 10.0, 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        s.frame_count(duration)
+    with pytest.raises(ValueError, match="finite"):
+        Trace("t", (s,), 1.0).arrivals(duration)
+    with pytest.raises(ValueError, match="duration_s"):
+        Trace("t", (s,), duration)
+
+
+def test_astronomic_frame_counts_stay_cheap():
+    m = load_model("qwen2.5-0.5b")
+    s = Stream("a", VLARequest(None, Language(m, 4, 16)), 10.0, 0.1)
+    assert s.frame_count(1e300) == pytest.approx(1e301, rel=1e-12)
+    fast = Stream("b", VLARequest(None, Language(m, 4, 16)), 1e300, 1e-301)
+    with pytest.raises(ValueError, match="more frames than can be counted"):
+        fast.frame_count(1e300)
+
+
+def test_an_encoder_cannot_fill_the_language_model():
+    with pytest.raises(SpecError, match="'clip-vit-large-patch14' is an encoder.*"
+                                        "'vla-drive-10hz'"):
+        load_trace("vla-drive-10hz").with_model(load_model("clip-vit-large-patch14"))

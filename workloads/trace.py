@@ -14,7 +14,8 @@ Token counts:
   or token compressor leaves), else the patch tokens (the class token is dropped, as LLaVA-style
   projectors do); the prefill is those tokens for all cameras plus ``text_tokens``, unless
   ``prompt_tokens`` fixes the whole prefill length (as the driving workload of
-  arXiv 2602.10377 does: 1024 tokens).
+  arXiv 2602.10377 does: 1024 tokens); that length contains the vision tokens, so it may not
+  be smaller than them (set ``tokens_per_camera`` when a projector compresses the patches).
 
 Arrival times: frame ``i`` of a stream is captured at ``offset + i / rate`` and issued after a
 delay drawn uniformly from ``[0, jitter]`` (transport and pre-processing jitter; a frame is
@@ -144,6 +145,18 @@ class VLARequest:
         if self.language is not None and self.language.prompt_tokens is None:
             _check(self.prefill_tokens >= 1,
                    "VLARequest: the prefill is empty (no vision, text_tokens 0, no prompt_tokens)")
+        if self.language is not None and self.language.prompt_tokens is not None:
+            _check(self.language.prompt_tokens >= self.vision_tokens,
+                   f"VLARequest: prompt_tokens {self.language.prompt_tokens} is fewer than the "
+                   f"{self.vision_tokens} vision tokens the prefill must contain "
+                   f"({self.vision.cameras if self.vision else 0} cameras x "
+                   f"{self.vision.llm_tokens_per_camera if self.vision else 0}); raise "
+                   "prompt_tokens or set the vision tokens_per_camera")
+
+    @property
+    def vision_tokens(self) -> int:
+        """Vision tokens handed to the language model (all cameras; 0 without vision)."""
+        return self.vision.cameras * self.vision.llm_tokens_per_camera if self.vision else 0
 
     @property
     def prefill_tokens(self) -> int:
@@ -152,8 +165,7 @@ class VLARequest:
             return 0
         if self.language.prompt_tokens is not None:
             return self.language.prompt_tokens
-        vis = self.vision.cameras * self.vision.llm_tokens_per_camera if self.vision else 0
-        return vis + self.language.text_tokens
+        return self.vision_tokens + self.language.text_tokens
 
     @property
     def action_tokens(self) -> int:
@@ -196,11 +208,29 @@ class Stream:
     def period_s(self) -> float:
         return 1.0 / self.rate_hz
 
+    def frame_count(self, duration_s: float) -> int:
+        """Number of frames captured in [0, duration_s) (independent of the jitter); raises
+        ValueError for a duration that is not a finite number > 0."""
+        _check(math.isfinite(duration_s) and duration_s > 0,
+               f"duration must be a finite number of seconds > 0, got {duration_s!r}")
+        span = (duration_s - self.offset_s) * self.rate_hz
+        _check(math.isfinite(span), f"stream {self.name!r}: {duration_s:g} s at "
+               f"{self.rate_hz:g} Hz is more frames than can be counted")
+        if not span > 0:
+            return 0
+        n = math.ceil(span)
+        # Frame i is captured at offset + i / rate, rounded: drop a last frame that lands on or
+        # beyond the end (the ceiling overshoots by at most one frame, so two checks suffice
+        # and astronomic counts stay cheap).
+        for _ in range(2):
+            if n > 0 and self.offset_s + (n - 1) / self.rate_hz >= duration_s:
+                n -= 1
+        return n
+
     def arrival_times(self, duration_s: float, rng: np.random.Generator) -> np.ndarray:
         """Arrival times of the frames captured in [0, duration_s), sorted."""
-        n = max(0, math.ceil((duration_s - self.offset_s) * self.rate_hz - 1e-9))
+        n = self.frame_count(duration_s)
         capture = self.offset_s + np.arange(n, dtype=float) / self.rate_hz
-        capture = capture[capture < duration_s]
         if self.jitter_s > 0:
             return capture + rng.uniform(0.0, self.jitter_s, capture.size)
         return capture
@@ -222,13 +252,17 @@ class Trace:
         _check(len(self.streams) >= 1, "Trace needs at least one stream")
         names = [s.name for s in self.streams]
         _check(len(set(names)) == len(names), f"Trace stream names must be unique, got {names}")
-        _check(self.duration_s > 0, f"Trace.duration_s must be > 0, got {self.duration_s!r}")
+        _check(math.isfinite(self.duration_s) and self.duration_s > 0,
+               f"Trace.duration_s must be finite and > 0, got {self.duration_s!r}")
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
     def with_model(self, model: ModelArch | None) -> Trace:
         """Fill streams whose language model is unnamed with ``model``."""
         if model is None:
             return self
+        if not model.causal:
+            raise SpecError([f"model {model.name!r} is an encoder (causal: false) and cannot be "
+                             f"the language model of trace {self.name!r}; give a causal decoder"])
         out = []
         for s in self.streams:
             lang = s.request.language
@@ -246,8 +280,8 @@ class Trace:
         """Arrival times per stream (same order as ``streams``) for ``duration_s`` (default:
         the trace's) and ``seed``; stream ``i`` draws from ``default_rng([seed, i])``."""
         d = self.duration_s if duration_s is None else float(duration_s)
-        if not d > 0:
-            raise ValueError(f"duration must be > 0 s, got {d!r}")
+        if not (math.isfinite(d) and d > 0):
+            raise ValueError(f"duration must be a finite number of seconds > 0, got {d!r}")
         return [s.arrival_times(d, np.random.default_rng([int(seed), i]))
                 for i, s in enumerate(self.streams)]
 
@@ -404,6 +438,15 @@ def trace_from_dict(data: Any, file: str = "<trace>", base_dir: Path | None = No
         lr = sr.child("language")
         vision = _read_vision(vr, base_dir) if vr is not None else None
         language = _read_language(lr, base_dir) if lr is not None else None
+        if vision is not None and language is not None and language.prompt_tokens is not None:
+            vis = vision.cameras * vision.llm_tokens_per_camera
+            if language.prompt_tokens < vis:
+                lr.error(f"{language.prompt_tokens} is fewer than the {vis} vision tokens the "
+                         f"prefill must contain ({vision.cameras} cameras x "
+                         f"{vision.llm_tokens_per_camera}); raise it, or set "
+                         "vision.tokens_per_camera to what the projector leaves per camera",
+                         "prompt_tokens")
+                language = None
         sr.finish()
         if vr is None and lr is None:
             sr.error("needs a vision section, a language section, or both")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from pathlib import Path
 
@@ -17,10 +18,8 @@ _SUMMARY_COLUMNS = ("stream", "requests", "completed", "latency_mean_s", "latenc
                     "throughput_per_s", "energy_per_frame_j", "avg_power_w")
 
 
-def _seconds(value: str | None, option: str) -> float | None:
-    """A time given as seconds ("10") or with a unit ("500 ms")."""
-    if value is None:
-        return None
+def _time(value: str, option: str) -> float:
+    """A finite time given as seconds ("10") or with a unit ("500 ms")."""
     try:
         s = float(value)
     except ValueError:
@@ -28,6 +27,16 @@ def _seconds(value: str | None, option: str) -> float | None:
             s = parse_quantity(value, "s")
         except UnitError as exc:
             raise UserError(f"{option}: {exc}") from None
+    if not math.isfinite(s):
+        raise UserError(f"{option}: must be a finite time, got {value!r}")
+    return s
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    """A time > 0 (None stays None)."""
+    if value is None:
+        return None
+    s = _time(value, option)
     if not s > 0:
         raise UserError(f"{option}: must be > 0 s, got {value!r}")
     return s
@@ -76,18 +85,22 @@ def _share(value: float | None, option: str) -> float | None:
               type=click.Choice(FORMATS, case_sensitive=False), help="Activation format.")
 @click.option("--kv", default="fp16", show_default=True,
               type=click.Choice(FORMATS, case_sensitive=False), help="KV-cache format.")
+@click.option("--max-operators", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse a run that would simulate more than N operators (each takes about "
+                   "0.4 kB of memory; default 20,000,000).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def simulate(chip: str, model: str | None, trace: str, duration: str | None, seed: int,
              outdir: Path, fmt: str, phase_mode: str | None,
              prefill_compute_share: float | None, prefill_bandwidth_share: float | None,
              prefill_sram_share: float | None, reconfiguration_latency: str | None,
              power_gating: bool | None, policy: str, kv_overflow: str, weights: str,
-             activations: str, kv: str, no_progress: bool) -> None:
+             activations: str, kv: str, max_operators: int | None, no_progress: bool) -> None:
     """Simulate a trace of VLA requests (vision encoder, prefill, action decode) on a chip.
 
     Prints latency statistics, deadline misses, throughput and energy per stream, and writes
     config.json, results.csv, requests.csv, events.csv, utilisation.csv, trace.json (open in
-    ui.perfetto.dev) and timeline.png to the output directory.
+    ui.perfetto.dev) and timeline.png to the output directory. A trace whose event log would
+    exceed --max-operators operators is refused before it runs.
     """
     from chipdse.api import make_precision
     from chipdse.sim import SimOptions
@@ -102,20 +115,15 @@ def simulate(chip: str, model: str | None, trace: str, duration: str | None, see
         if _share(val, opt) is not None:
             changes[key] = val
     if reconfiguration_latency is not None:
-        try:
-            lat = float(reconfiguration_latency)
-        except ValueError:
-            try:
-                lat = parse_quantity(reconfiguration_latency, "s")
-            except UnitError as exc:
-                raise UserError(f"--reconfiguration-latency: {exc}") from None
+        lat = _time(reconfiguration_latency, "--reconfiguration-latency")
         if lat < 0:
             raise UserError(f"--reconfiguration-latency: must be >= 0, got {lat:g}")
         changes["reconfiguration_latency_s"] = lat
     if power_gating is not None:
         changes["power_gating"] = power_gating
     precision = make_precision(weights, activations, kv)
-    options = SimOptions(policy=policy, kv_overflow=kv_overflow)
+    limit = {} if max_operators is None else {"max_operators": max_operators}
+    options = SimOptions(policy=policy, kv_overflow=kv_overflow, **limit)
     dur = _seconds(duration, "--duration")
 
     # Progress on stderr (a terminal only): simulation up to 50 %, then one step per file.

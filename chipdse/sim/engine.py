@@ -19,6 +19,7 @@ Scheduling policies (the order of a slot's queue; lower key first, ties by reque
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,16 +29,31 @@ import simpy
 from chipdse.analytic import activation_workspace_bytes
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
-from chipdse.sim.plan import OpNames, Stage, StagePlan, build_stages, cost_stage
+from chipdse.sim.plan import (
+    OpNames,
+    Segment,
+    Stage,
+    StagePlan,
+    build_stages,
+    cost_stage,
+    request_segments,
+)
 from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, PhaseLayout, Slot, partition_params
 from microarch.chip import Chip, PhaseMode
 from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
 from workloads.precision import Precision
 from workloads.trace import Stream, Trace
 
-__all__ = ["SimOptions", "Request", "Simulator", "POLICIES"]
+__all__ = ["SimOptions", "Request", "Simulator", "POLICIES", "MAX_OPERATORS",
+           "BYTES_PER_OPERATOR"]
 
 POLICIES = ("priority", "fifo", "edf", "round-robin")
+# Memory of a run grows with its operators: the event log, the per-operator plans and the
+# tables built from them take about 0.4 kB per operator (measured: peak RSS 220 MB at 0.39 M
+# operators, 660 MB at 1.57 M, vla-drive-10hz on Jetson AGX Orin with Qwen2.5-0.5B), so the
+# default limit of 20 M operators is about 8 GB of memory and a few minutes of run and writing.
+BYTES_PER_OPERATOR = 400
+MAX_OPERATORS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -51,12 +67,15 @@ class SimOptions:
         util_bin_s: width of the utilisation time bins (None: horizon / 2000, at least 1 ms).
         max_trace_ops: above this many operators the Perfetto trace shows one span per phase
             (and decode step) instead of one per operator.
+        max_operators: a trace that would simulate more operators is refused before it runs
+            (the event log keeps every operator: see ``BYTES_PER_OPERATOR``).
     """
 
     policy: str = "priority"
     kv_overflow: str = "spill"
     util_bin_s: float | None = None
     max_trace_ops: int = 500_000
+    max_operators: int = MAX_OPERATORS
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -65,6 +84,9 @@ class SimOptions:
             raise UserError(f"kv_overflow must be 'spill' or 'wait', got {self.kv_overflow!r}")
         if self.util_bin_s is not None and not self.util_bin_s > 0:
             raise UserError(f"util_bin_s must be > 0, got {self.util_bin_s!r}")
+        if isinstance(self.max_operators, bool) or not isinstance(self.max_operators, int) \
+                or self.max_operators < 1:
+            raise UserError(f"max_operators must be an integer >= 1, got {self.max_operators!r}")
 
 
 @dataclass
@@ -100,8 +122,16 @@ class Simulator:
         if missing:
             raise UserError(f"trace {trace.name!r}: stream(s) {', '.join(missing)} name no "
                             "language model; pass one (--model)")
-        if not duration_s > 0:
-            raise UserError(f"duration must be > 0 s, got {duration_s!r}")
+        if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s)
+                and duration_s > 0):
+            raise UserError(f"duration must be a finite number of seconds > 0, "
+                            f"got {duration_s!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+        lat = chip.phase.reconfiguration_latency_s
+        if not (math.isfinite(lat) and lat >= 0):
+            raise UserError(f"{chip.name}: reconfiguration latency must be a finite time >= 0, "
+                            f"got {lat!r}")
         self.chip, self.trace, self.precision = chip, trace, precision
         self.duration_s, self.seed = float(duration_s), int(seed)
         self.options, self.cost_options = options, cost_options
@@ -114,7 +144,10 @@ class Simulator:
         self.active = {"prefill": 0, "decode": 0}
         self._reconfiguring = False
         self.names = OpNames()
-        self.work = [self._stream_work(s) for s in trace.streams]
+        frames = self._frame_counts()
+        segments = [request_segments(s.request, precision) for s in trace.streams]
+        self._check_operator_count(frames, segments)
+        self.work = [self._stream_work(s, seg) for s, seg in zip(trace.streams, segments)]
         self.kv = KVStore(self.env, int(float(self.full.kv_capacity)), self._kv_dram_budget(),
                           options.kv_overflow)
         self._check_kv_fits()
@@ -126,8 +159,49 @@ class Simulator:
         self.n_operators = sum(self._ops_per_request(r) for r in self.requests)
 
     # -- setup ---------------------------------------------------------------------------
-    def _stream_work(self, s: Stream) -> _StreamWork:
-        stages = build_stages(s.request, self.precision, self.names)
+    def _frame_counts(self) -> list[int]:
+        """Frames per stream in [0, duration); every stream needs at least one."""
+        d = self.duration_s
+        counts = []
+        for s in self.trace.streams:
+            try:
+                n = s.frame_count(d)
+            except ValueError as exc:
+                raise UserError(f"trace {self.trace.name!r}: {exc}; shorten the duration") \
+                    from None
+            if n == 0:
+                raise UserError(
+                    f"trace {self.trace.name!r}: no request of stream {s.name!r} arrives in "
+                    f"[0, {d:g} s) (first frame at {s.offset_s:g} s, then every "
+                    f"{s.period_s:g} s); lengthen the duration or lower the stream's offset")
+            counts.append(n)
+        return counts
+
+    @staticmethod
+    def _count(n: int) -> str:
+        return f"{n:,}" if n < 10**12 else f"{float(n):.3g}"
+
+    def _check_operator_count(self, frames: list[int],
+                              segments: list[tuple[list[Segment], list[Segment]]]) -> None:
+        """Refuse a run whose event log would not fit in memory, before building it."""
+        per = [sum(g.n_ops for g in pre + dec) for pre, dec in segments]
+        total = sum(n * k for n, k in zip(frames, per))
+        limit = self.options.max_operators
+        if total <= limit:
+            return
+        big = max(range(len(per)), key=lambda i: frames[i] * per[i])
+        s, c = self.trace.streams[big], self._count
+        raise UserError(
+            f"trace {self.trace.name!r}: {c(total)} operators to simulate exceed the limit of "
+            f"{limit:,} (~{limit * BYTES_PER_OPERATOR / 1e9:.0f} GB of memory); stream "
+            f"{s.name!r} alone has {c(frames[big])} frames x {per[big]:,} operators "
+            f"({s.request.prefill_tokens:,} prompt, {s.request.action_tokens:,} action tokens): "
+            "shorten the duration (--duration) or use fewer tokens, cameras or a lower rate "
+            "(or raise --max-operators)")
+
+    def _stream_work(self, s: Stream,
+                     segments: tuple[list[Segment], list[Segment]]) -> _StreamWork:
+        stages = build_stages(s.request, self.precision, self.names, segments)
         need = 0
         lang = s.request.language
         if lang is not None:

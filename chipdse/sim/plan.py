@@ -24,7 +24,7 @@ from workloads.precision import Precision
 from workloads.trace import VLARequest
 
 __all__ = ["PHASES", "UNITS", "Segment", "Stage", "StagePlan", "build_stages", "cost_stage",
-           "OpNames"]
+           "OpNames", "request_segments"]
 
 PHASES = ("encode", "prefill", "decode")
 # Units whose utilisation is tracked (work in seconds of the whole chip at its achieved rate).
@@ -131,12 +131,14 @@ def _segment(phase: str, model: ModelArch, p: Precision, batch, tokens, past, kv
                    layer, uses_kv_store)
 
 
-def build_stages(request: VLARequest, precision: Precision, names: OpNames) -> list[Stage]:
-    """The stages of one request shape (the same for every request of a stream).
+def request_segments(request: VLARequest,
+                     precision: Precision) -> tuple[list[Segment], list[Segment]]:
+    """The phases of one request shape, as (prefill-class, decode-class) segments.
 
     The encoder runs the cameras as one batch of ``encoder_tokens`` each (no LM head); the
     prefill and decode follow :func:`chipdse.analytic.evaluate` (batch 1, decode step i over
-    ``prompt + i`` cached tokens).
+    ``prompt + i`` cached tokens). Cheap: nothing is laid out per operator yet, so the
+    operator count (``sum(s.n_ops)``) is known before any per-operator array is built.
     """
     p = precision
     pre: list[Segment] = []
@@ -160,6 +162,14 @@ def build_stages(request: VLARequest, precision: Precision, names: OpNames) -> l
             past = float(prompt) + np.arange(k, dtype=float)
             dec.append(_segment("decode", m, p, 1.0, 1.0, past,
                                 kv_cache_bytes(a, p, 1.0, past + 1.0), k, "last", True))
+    return pre, dec
+
+
+def build_stages(request: VLARequest, precision: Precision, names: OpNames,
+                 segments: tuple[list[Segment], list[Segment]] | None = None) -> list[Stage]:
+    """The stages of one request shape (the same for every request of a stream), from its
+    :func:`request_segments` (built here unless given)."""
+    pre, dec = segments if segments is not None else request_segments(request, precision)
     stages = []
     for cls, segs in (("prefill", pre), ("decode", dec)):
         if not segs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,11 @@ def with_phase(chip: Chip, mode: str | PhaseMode | None = None, **changes: Any) 
     reconfiguration_latency_s, power_gating)."""
     if mode is None and not changes:
         return chip
+    lat = changes.get("reconfiguration_latency_s")
+    if lat is not None and not (isinstance(lat, (int, float)) and math.isfinite(lat)
+                                and lat >= 0):
+        raise UserError(f"{chip.name}: reconfiguration latency must be a finite time >= 0 s, "
+                        f"got {lat!r}")
     if mode is not None:
         try:
             changes["mode"] = PhaseMode(mode)
@@ -59,6 +65,9 @@ def simulate(chip: str | Path | Chip, model: str | Path | ModelArch | None = Non
     c = chip if isinstance(chip, Chip) else load_chip(chip)
     c = with_phase(c, phase_mode, **phase_changes)
     m = None if model is None else (model if isinstance(model, ModelArch) else load_model(model))
+    if m is not None and not m.causal:
+        raise UserError(f"model {m.name!r} is an encoder (causal: false), not a language model; "
+                        "give a causal decoder (the trace names its vision encoders itself)")
     t = trace if isinstance(trace, Trace) else load_trace(trace)
     t = t.with_model(m)
     p = precision or Precision()
