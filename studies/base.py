@@ -1,4 +1,11 @@
-"""What every study writes: results.csv, its figures, verdict.md and config.json."""
+"""What every study writes: results.csv, its figures, verdict.md and config.json, and the
+thresholds studies share.
+
+This module imports ``chipdse.io`` (beside ``chipdse.api``, the only chipdse module a study
+uses) because writing a study's outputs is file infrastructure, not an experiment: ``io``
+writes each file atomically (a temporary file renamed into place) and builds config.json, so
+an interrupted run never leaves a half-written CSV or verdict behind.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,21 @@ import pandas as pd
 
 from chipdse import io
 
-__all__ = ["StudyResult", "write_result"]
+__all__ = ["StudyResult", "write_result", "MOE_DOMINANCE_SHARE", "span"]
+
+# A front counts as "all MoE" (arXiv 2602.10377 Sec. 5: "100 % of Pareto-optimal designs at
+# batch 1 are MoE") when at least this share of its designs are MoE: 5 % of front points are
+# allowed for rounding at the extremes. Shared by plas-orin and moe-batch1 so that both read
+# the claim with one threshold.
+MOE_DOMINANCE_SHARE = 0.95
+
+
+def span(values: Any, fmt: str) -> str:
+    """'lo-hi' of ``values`` in format ``fmt`` (e.g. ".2f", ".0%"), or one value when both
+    ends print the same."""
+    v = pd.Series(values, dtype=float)
+    lo, hi = format(float(v.min()), fmt), format(float(v.max()), fmt)
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 @dataclass

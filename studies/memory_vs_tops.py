@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from chipdse import api  # noqa: E402
-from studies.base import StudyResult  # noqa: E402
+from studies.base import StudyResult, span  # noqa: E402
 
 NAME = "memory-vs-tops"
 QUESTION = ("For the driving VLA frame, how elastic is latency to DRAM bandwidth, to peak TOPS "
@@ -33,6 +33,26 @@ def _lat(chip, model, p) -> tuple[float, float, float, float]:
     return e.total_s, e.encode_s, e.prefill_s, e.decode_s
 
 
+def _kv_text(t: pd.DataFrame, kv_tokens: int) -> str:
+    """What a KV SRAM buys, and how the KV cache compares with the weights, from ``t``."""
+    kv_w = t.kv_cache_mib / t.weights_mib
+    text = (f"A KV SRAM holding the frame's KV cache ({kv_tokens} tokens, "
+            f"{span(t.kv_sram_mib, '.0f')} MiB with 10 % headroom) speeds decode "
+            f"{span(t.kv_sram_decode_gain, '.3f')}x and the frame "
+            f"{span(t.kv_sram_frame_gain, '.3f')}x; the KV cache is {span(kv_w, '.1%')} of the "
+            f"weight bytes a decode step streams")
+    bw_dec = t.e_dram_bandwidth_decode.median()
+    if (kv_w < 1).all() and t.kv_sram_decode_gain.max() < 1.1 and bw_dec < -0.5:
+        text += (", so at this context the weights, not the KV cache, are the DRAM traffic an "
+                 "SRAM would have to hold to matter (decode elasticity to bandwidth "
+                 f"{bw_dec:+.2f}).")
+    elif (kv_w >= 1).any():
+        text += f"; it exceeds the weights on {int((kv_w >= 1).sum())}/{len(t)} points."
+    else:
+        text += "."
+    return text
+
+
 def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
     chips = ["jetson-agx-orin-64gb", "jetson-agx-thor"] + ([] if quick else ["drive-thor-u"])
     models = ["qwen2.5-0.5b"] + ([] if quick else ["qwen3-1.7b", "qwen3-4b"])
@@ -43,12 +63,16 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         "peak_tops": lambda c, f: api.chip_variant(c, compute_scale=f),
         "sram_size": lambda c, f: api.chip_variant(c, sram_scale=f),
     }
+    req = api.load_trace(TRACE).streams[0].request
+    # The frame's KV cache at the end of its decode: the prefill plus the action tokens.
+    kv_tokens = req.prefill_tokens + req.action_tokens
     rows = []
     for chip in chips:
         base_chip = api.load_chip(chip)
         for m in models:
-            kv_mib = api.load_model(m).kv_bytes_per_token(2.0) * 1040 / 2**20
             for p in precisions:
+                kv_mib = api.load_model(m).kv_bytes_per_token(p.kv.bytes_per_element) \
+                    * kv_tokens / 2**20
                 base = _lat(base_chip, m, p)
                 row = dict(chip=chip, model=m, precision=p.label(), frame_ms=base[0] * 1e3,
                            encode_ms=base[1] * 1e3, prefill_ms=base[2] * 1e3,
@@ -60,10 +84,11 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
                         if base[i] > 0:
                             row[f"e_{knob}_{phase}"] = (np.log(up[i]) - np.log(down[i])) / \
                                 (2 * np.log(STEP))
-                # KV SRAM holding the whole KV cache of the frame (~1040 tokens), at the
+                # KV SRAM holding the whole KV cache of the frame (10 % headroom), at the
                 # chip's on-chip SRAM bandwidth.
                 kv = api.chip_variant(base_chip, kv_sram_bytes=kv_mib * 2**20 * 1.1)
                 with_kv = _lat(kv, m, p)
+                row["kv_cache_mib"] = kv_mib
                 row["kv_sram_mib"] = kv_mib * 1.1
                 row["weights_mib"] = api.estimate(base_chip, m, p, 1, 1024, 16).weights_bytes \
                     / 2**20
@@ -84,13 +109,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         f"{t.e_dram_bandwidth_prefill.median():+.2f} vs {t.e_peak_tops_prefill.median():+.2f}; "
         f"vision encoder {t.e_dram_bandwidth_encode.median():+.2f} vs "
         f"{t.e_peak_tops_encode.median():+.2f}. SRAM size: {t.e_sram_size_frame.median():+.2f}. "
-        f"A KV SRAM holding the frame's KV cache ({t.kv_sram_mib.min():.0f}-"
-        f"{t.kv_sram_mib.max():.0f} MiB) speeds decode {t.kv_sram_decode_gain.min():.3f}-"
-        f"{t.kv_sram_decode_gain.max():.3f}x and the frame {t.kv_sram_frame_gain.min():.3f}-"
-        f"{t.kv_sram_frame_gain.max():.3f}x: at a 1024-token context the KV cache is "
-        f"{(t.kv_sram_mib / 1.1 / t.weights_mib).min():.1%}-"
-        f"{(t.kv_sram_mib / 1.1 / t.weights_mib).max():.1%} of the weight bytes a decode step "
-        f"streams, so weights, not KV, are what SRAM would have to hold to matter here.")
+        + _kv_text(t, kv_tokens))
     fig, ax = plt.subplots(figsize=(9, 4.5))
     labels = [f"{r.chip.replace('jetson-', '')}\n{r.model}\n{r.precision}" for r in t.itertuples()]
     x = np.arange(len(t))
@@ -109,8 +128,12 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         setup=[f"chips: {', '.join(chips)} (presets, family efficiencies)",
                f"models: {', '.join(models)}; "
                f"precisions: {', '.join(q.label() for q in precisions)}",
-               f"frame: {TRACE} (6 x ViT-L/14 at 224 px, 1024-token prefill, 16 action tokens), "
-               "uncontended",
+               f"frame: {TRACE} ("
+               + (f"{req.vision.cameras} x {req.vision.encoder.name} at "
+                  f"{req.vision.image_size} px, " if req.vision else "")
+               + f"{req.prefill_tokens}-token prefill, {req.action_tokens} action tokens), "
+               "uncontended; KV cache sized from the trace's tokens and each precision's KV "
+               "format",
                f"elasticity: central difference at x{STEP:g} and x1/{STEP:g}"],
         answer=answer, supports=supports, table=t, figures={"elasticity.png": fig},
         config={"chips": chips, "models": models, "step": STEP})

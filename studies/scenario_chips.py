@@ -19,7 +19,15 @@ kept.
 
 Cross-scenario penalty: each scenario's chip is put under every other scenario's budget and the
 whole PLAS grid is scored on it; the best loss it reaches is compared with the target and with
-the other scenario's own chip, and its accelerator area with that chip's.
+the other scenario's own chip, and its area with that chip's.
+
+Verdict. The claim is judged on two area measures: the accelerator area (what a scenario adds)
+and the die area (what is built, including the fixed CPU cluster and uncore every chip
+carries). On each, a chip reaching L* in every scenario within 1.25x of that scenario's own
+chip's area is universal (claim not supported); otherwise the claim holds when the areas of
+the chips off the template's floor span more than 1.25x. A chip whose every sized variable sits
+at its lower bound is flagged and left out of that spread: its optimum may lie below the
+space. The verdict is MIXED when the two measures disagree.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from chipdse import api  # noqa: E402
-from studies.base import StudyResult  # noqa: E402
+from studies.base import StudyResult, span  # noqa: E402
 
 NAME = "scenario-chips"
 QUESTION = ("Do the chips co-designed for the PLAS scenarios (embodied AI < 20 ms decode, "
@@ -45,6 +53,12 @@ REFERENCE_MODEL = "qwen2.5-0.5b"  # the paper's baseline; its predicted loss is 
 OBJECTIVES = ("loss", "area_mm2")
 N_ARCH_VARS = 5                   # the PLAS variables come first in the co-design space
 UNIVERSAL_AREA_TOLERANCE = 1.25   # a chip within 25 % of a scenario's own area counts as fit
+# Area measures the verdict is taken on: (chips column, cross-scenario ratio column). The
+# accelerator area leaves out the die's fixed part (CPU cluster and automotive uncore), which
+# every template chip carries.
+MEASURES = {"accelerator": ("accel_area_mm2", "accel_area_ratio"),
+            "die": ("area_mm2", "die_area_ratio")}
+VERDICT_WORDS = {True: "supports", False: "does not support", None: "mixed"}
 # Chip parameters compared between scenarios (numeric) and engine / mode settings.
 NUMERIC = ("matrix_units", "clock_ghz", "int8_tops", "dram_gb_per_s", "sram_mib",
            "kv_sram_mib", "accel_area_mm2", "area_mm2", "power_w")
@@ -245,22 +259,36 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
                 "die_area_ratio": float(chips.loc[a, "area_mm2"] / chips.loc[b, "area_mm2"]),
                 "power_ratio": float(chips.loc[a, "power_w"] / chips.loc[b, "power_w"])})
     cross = pd.DataFrame(cross_rows)
-    cross["fits"] = cross.meets_target & (cross.accel_area_ratio <= UNIVERSAL_AREA_TOLERANCE)
-    universal = [a for a in scenarios if cross[cross.chip_of == a].fits.all()]
+    floor = [s for s in scenarios if all(chosen[s][chip_vars.index(v)] == 0 for v in SIZED)]
+    chips["at_floor"] = [s in floor for s in chips.index]
+    free = [s for s in scenarios if s not in floor]
+    verdicts, universal, spread, spread_all = {}, {}, {}, {}
+    for measure, (col, ratio) in MEASURES.items():
+        fits = cross.meets_target & (cross[ratio] <= UNIVERSAL_AREA_TOLERANCE)
+        cross[f"fits_{measure}"] = fits
+        universal[measure] = [a for a in scenarios if fits[cross.chip_of == a].all()]
+        spread_all[measure] = float(chips[col].max() / chips[col].min())
+        # Chips clamped at the template's floor are left out of the spread: their optimum may
+        # lie below the space, so their areas are not what the scenario needs.
+        spread[measure] = (float(chips.loc[free, col].max() / chips.loc[free, col].min())
+                           if len(free) >= 2 else float("nan"))
+        # Rule, per area measure: NOT SUPPORTED if some scenario's chip fits every scenario
+        # (reaches L* within each budget at <= 1.25x that scenario's own chip's area: a
+        # universal chip); SUPPORTED if none does and the areas of the chips off the floor
+        # span more than 1.25x; MIXED otherwise.
+        if universal[measure]:
+            verdicts[measure] = False
+        elif spread[measure] > UNIVERSAL_AREA_TOLERANCE:
+            verdicts[measure] = True
+        else:
+            verdicts[measure] = None
+    # Overall: the two measures' verdict when they agree, MIXED when they disagree.
+    supports: bool | None = verdicts["accelerator"] if len(set(verdicts.values())) == 1 \
+        else None
     pairs = _pairwise(chips)
-    areas = chips.accel_area_mm2
-    bound = float(areas.max() / areas.min())
-    # Verdict rule: SUPPORTED if no scenario's chip fits every scenario (reaches the loss target
-    # within each budget at <= 1.25x that scenario's own accelerator area) and the scenario
-    # chips' accelerator areas span more than 1.25x (so any chip meeting the tightest scenario
-    # is over-sized for the loosest, given each scenario chip is the smallest found); NOT
-    # SUPPORTED if a scenario's chip fits every scenario; MIXED otherwise.
-    if universal:
-        supports: bool | None = False
-    elif bound > UNIVERSAL_AREA_TOLERANCE:
-        supports = True
-    else:
-        supports = None
+    pairs["involves_floor"] = pairs.scenario_a.isin(floor) | pairs.scenario_b.isin(floor)
+    fixed = chips.area_mm2 - chips.accel_area_mm2
+    fixed_share = fixed / chips.area_mm2
     desc = "; ".join(
         f"{s}: {int(r.matrix_units)} units @ {r.clock_ghz:g} GHz ({r.int8_tops:.0f} INT8 TOPS), "
         f"{r.dram_gb_per_s:.0f} GB/s ({int(r.dram_bus_bits)}-bit), {r.sram_mib:g} MiB SRAM, "
@@ -269,15 +297,23 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         f"{r.accel_area_mm2:.1f} mm^2 (die {r.area_mm2:.0f}), {r.power_w:.0f} W; best model "
         f"{int(r.n_layers)}x{int(r.d_model)} {r.experts} loss {r.loss:.3f}"
         + ("" if r.target_reached else " (target not reached)")
+        + (" [at the template's floor]" if r.at_floor else "")
         for s, r in chips.iterrows())
     groups: dict[tuple, list[str]] = {}
     for s in scenarios:
         groups.setdefault(tuple(int(i) for i in chosen[s]), []).append(s)
     same_txt = "; ".join(" = ".join(g) for g in groups.values() if len(g) > 1) or "none"
-    floor = [s for s in scenarios if all(chosen[s][chip_vars.index(v)] == 0 for v in SIZED)]
     off = cross[cross.chip_of != cross.scenario]
     misses = off[~off.meets_target]
-    worst = pairs.sort_values("max_parameter_ratio").iloc[-1]
+    free_pairs = pairs[~pairs.involves_floor]
+    worst = (free_pairs if len(free_pairs) else pairs).sort_values(
+        "max_parameter_ratio").iloc[-1]
+    worst_txt = (f"{worst.scenario_a} vs {worst.scenario_b} (largest parameter ratio "
+                 f"{worst.max_parameter_ratio:.1f}x, {worst.max_parameter}; settings differing: "
+                 f"{worst.settings_differing})")
+    worst_txt = ("The most distant pair of chips off the floor is " if len(free_pairs)
+                 else "The most distant pair (every pair involves a floor-clamped chip) is ") \
+        + worst_txt
     oversize = off[off.meets_target].sort_values("accel_area_ratio")
     over_txt = (f"the largest over-sizing where a chip does serve another scenario is "
                 f"{oversize.iloc[-1].chip_of} chip in {oversize.iloc[-1].scenario} "
@@ -290,20 +326,64 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
            f"best loss {r.best_loss:.3f} (+{r.loss_penalty:.3f} vs its own chip, perplexity "
            f"x{r.perplexity_ratio:.2f})")
         for r in misses.itertuples()) or "none"
+    measure_txt = []
+    for measure, (col, ratio) in MEASURES.items():
+        areas = chips[col]
+        uni = universal[measure]
+        txt = (f"on {measure} area ({areas.min():.1f}-{areas.max():.1f} mm^2): spread "
+               + (f"{spread[measure]:.2f}x among the {len(free)} chips off the floor "
+                  f"({', '.join(free)})" if len(free) >= 2 else
+                  "not assessable (fewer than two chips off the floor)")
+               + f", {spread_all[measure]:.2f}x with every chip; universal chips (L* in "
+               f"every scenario at <= {UNIVERSAL_AREA_TOLERANCE:g}x that scenario's own "
+               f"area): ")
+        if uni:
+            parts = []
+            for a in uni:
+                rows = cross[cross.chip_of == a]
+                parts.append(f"{a} (reaches L* in all {len(rows)} scenarios at {measure} "
+                             f"ratio <= {rows[ratio].max():.2f})")
+            txt += ", ".join(parts)
+        else:
+            txt += "none"
+        txt += f" -> {VERDICT_WORDS[verdicts[measure]]}"
+        measure_txt.append(txt)
+    # How far a universal chip on die area depends on the floor-clamped chips' areas: the die
+    # ratio if their accelerators shrank to nothing (fixed part only).
+    robust_txt = ""
+    if universal["die"] and floor:
+        worst_die = max(float(chips.loc[a, "area_mm2"] / fixed[b])
+                        for a in universal["die"] for b in floor if a != b)
+        robust_txt = (f" Even if the floor-clamped chips' accelerators shrank to nothing, the "
+                      f"universal chip's die ratio would stay <= {worst_die:.2f}"
+                      + (f" (within {UNIVERSAL_AREA_TOLERANCE:g}x)."
+                         if worst_die <= UNIVERSAL_AREA_TOLERANCE else
+                         f", above {UNIVERSAL_AREA_TOLERANCE:g}x: the die-area finding rests "
+                         "on the template's floor."))
+    if universal["accelerator"] and floor:
+        robust_txt += (" On accelerator area a fit against a floor-clamped chip is optimistic: "
+                       "that chip's own optimum may be smaller.")
+    if len(set(verdicts.values())) == 1:
+        close = " The two measures agree."
+    elif verdicts["die"] is False and verdicts["accelerator"] is True:
+        close = (" The two measures disagree, so the verdict is MIXED: the scenario chips "
+                 "differ in the accelerator they add, but one die serves every scenario within "
+                 "the tolerance.")
+    else:
+        close = " The two measures disagree, so the verdict is MIXED."
+    uncore_txt = ("dominated by" if fixed_share.min() > 0.5 else "including")
     answer = (
         f"Loss target L* = {target:.3f} ({REFERENCE_MODEL} under the PLAS law). Scenario "
         f"chips: {desc}. Identical chips: {same_txt}; at the lower bound of every sized "
-        f"variable of the template: {', '.join(floor) or 'none'} (their optimum may lie below "
-        f"the space). The most distant pair is {worst.scenario_a} vs {worst.scenario_b} "
-        f"(largest parameter ratio {worst.max_parameter_ratio:.1f}x, {worst.max_parameter}; "
-        f"settings differing: {worst.settings_differing}); accelerator areas span {bound:.1f}x "
-        f"({areas.min():.1f}-{areas.max():.1f} mm^2; die areas {chips.area_mm2.min():.0f}-"
-        f"{chips.area_mm2.max():.0f} mm^2, dominated by the fixed automotive uncore). "
-        f"Off-diagonal uses that miss the target: {len(misses)}/{len(off)} ({miss_txt}); "
-        f"{over_txt}. Chips that fit every scenario within {UNIVERSAL_AREA_TOLERANCE:g}x of its "
-        f"own accelerator area: {', '.join(universal) or 'none'}; as each scenario chip is the "
-        f"smallest found for its budget, any chip meeting every budget needs at least "
-        f"{bound:.1f}x the smallest one's accelerator area.")
+        f"variable of the template: {', '.join(floor) or 'none'}"
+        + (" (their optimum may lie below the space, so they are left out of the spread)"
+           if floor else "")
+        + f". {worst_txt}. Die areas are {uncore_txt} the fixed part (CPU cluster and "
+        f"uncore, {span(fixed, '.0f')} mm^2, {span(fixed_share, '.0%')} of the die). "
+        f"Off-diagonal uses that miss the target: "
+        f"{len(misses)}/{len(off)} ({miss_txt}); {over_txt}. By area measure: "
+        + "; ".join(measure_txt) + "." + robust_txt
+        + close)
     return StudyResult(
         name=NAME, question=QUESTION,
         setup=["scenarios (api.WORKLOADS, arXiv 2602.10377 Table 2): "
@@ -319,10 +399,15 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
                + (", every 4th FFN ratio" if quick else "") + ") scored on each chip under "
                "each budget",
                f"universal chip: reaches L* in every scenario at <= "
-               f"{UNIVERSAL_AREA_TOLERANCE:g}x that scenario's accelerator area"],
+               f"{UNIVERSAL_AREA_TOLERANCE:g}x that scenario's own chip's area, judged on "
+               "accelerator area (die less CPU cluster and uncore) and on die area; verdict "
+               "MIXED when the two disagree; chips at the template's floor (every sized "
+               "variable at its lower bound) are left out of the area spread"],
         answer=answer, supports=supports, table=chips.reset_index(),
         figures=_figures(chips, cross, target),
         extra_tables={"cross_scenario.csv": cross, "pairwise.csv": pairs},
         config={"pop_size": pop, "generations": gens, "seeds": seeds, "target_loss": target,
                 "reference_model": REFERENCE_MODEL, "objectives": list(OBJECTIVES),
-                "area_tolerance": UNIVERSAL_AREA_TOLERANCE})
+                "area_tolerance": UNIVERSAL_AREA_TOLERANCE,
+                "verdict_by_measure": {m: VERDICT_WORDS[v] for m, v in verdicts.items()},
+                "floor_clamped": floor})

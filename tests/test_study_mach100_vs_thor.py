@@ -105,10 +105,21 @@ def test_study_files_and_ratios(result):
     row = t[(t.chip == "li-m100") & (t.model == "qwen3-1.7b") & (t.tier == "8-bit")].iloc[0]
     ref = t[(t.chip == "drive-thor-u") & (t.model == "qwen3-1.7b") & (t.tier == "8-bit")].iloc[0]
     assert row.ratio_vla == pytest.approx(ref.frame_total_ms / row.frame_total_ms)
+    # The headline ratios are the 8-bit tier's only, the same format on every chip; the 4-bit
+    # tier (each chip's own path) is kept apart.
+    assert s.precision.nunique() == 1 and s.precision.iloc[0] == "wint8-aint8-kvfp16"
+    assert s.loc["drive-thor-u", "precision_4bit"].startswith("wnvfp4-anvfp4")
+    assert s.loc["li-m100", "precision_4bit"].startswith("wint4-aint8")
+    head = t[(t.chip == "li-m100") & (t.tier == "8-bit")]
+    geo = float(np.exp(np.log(head.ratio_llm).mean()))
+    assert s.loc["li-m100", "ratio_llm"] == pytest.approx(geo)
+    four = t[(t.chip == "li-m100") & (t.tier == "4-bit")]
+    assert s.loc["li-m100", "ratio_vla_4bit"] == pytest.approx(
+        float(np.exp(np.log(four.ratio_vla).mean())))
     # Adding SRAM or bandwidth never slows the M100; doubling DRAM bandwidth speeds decode.
     for v in ("li-m100+kv-sram", "li-m100+2x-sram", "li-m100+all", "li-m100+2x-dram"):
-        assert s.loc[v, "ratio_llm"] >= s.loc["li-m100", "ratio_llm"] - 1e-9
-        assert s.loc[v, "ratio_vla"] >= s.loc["li-m100", "ratio_vla"] - 1e-9
+        for col in ("ratio_llm", "ratio_vla", "ratio_llm_4bit", "ratio_vla_4bit"):
+            assert s.loc[v, col] >= s.loc["li-m100", col] - 1e-9
     assert s.loc["li-m100+2x-dram", "ratio_llm_decode"] > 1.5 * s.loc["li-m100",
                                                                        "ratio_llm_decode"]
     # Published die areas appear beside the model's.
@@ -119,6 +130,16 @@ def test_study_files_and_ratios(result):
     assert (np.diff(c.ratio_llm) >= -1e-9).all() and (np.diff(c.ratio_vla) >= -1e-9).all()
 
 
+def test_kv_sram_holds_the_frame_kv_cache():
+    """The +kv-sram variant's SRAM holds qwen3-1.7b's KV cache for the VLA frame (prefill +
+    action tokens at FP16)."""
+    req = api.load_trace(study.TRACE).streams[0].request
+    kv = api.load_model("qwen3-1.7b").kv_bytes_per_token(2.0) * (req.prefill_tokens
+                                                                 + req.action_tokens)
+    assert kv <= study.KV_SRAM_BYTES
+    assert kv / MIB == pytest.approx(114, abs=0.5)
+
+
 def test_study_verdict_follows_rule(result):
     r, out = result
     s = pd.read_csv(out / "summary.csv").set_index("chip")
@@ -127,4 +148,17 @@ def test_study_verdict_follows_rule(result):
     expected = True if all(halves) else (False if not any(halves) else None)
     assert r.supports == expected
     assert r.verdict_word in (out / "verdict.md").read_text()
-    assert f"{m.ratio_llm:.2f}x" in r.answer
+    assert f"M100 preset reaches {m.ratio_llm:.2f}x Thor-U on the LLM request" in r.answer
+    assert f"{m.ratio_vla:.2f}x on the VLA frame" in r.answer
+    assert f"gives {m.ratio_llm_4bit:.2f}x / {m.ratio_vla_4bit:.2f}x" in r.answer
+    # DRAM bandwidths are read from both chips; "the same" only when they are.
+    bw_m, bw_t = s.loc["li-m100", "dram_gb_per_s"], s.loc["drive-thor-u", "dram_gb_per_s"]
+    assert bw_m == pytest.approx(api.load_chip("li-m100").dram.bandwidth_bytes_per_s / 1e9)
+    assert bw_t == pytest.approx(api.load_chip("drive-thor-u").dram.bandwidth_bytes_per_s / 1e9)
+    assert ("the same" in r.answer.split("streams weights over")[1][:12]) == \
+        (abs(bw_m / bw_t - 1) < 0.01)
+    # The clock is the preset's, and the sensitivity's middle row is the preset itself.
+    clock = api.load_chip("li-m100").technology.clock_hz / 1e9
+    c = pd.read_csv(out / "clock_sensitivity.csv").set_index("clock_ghz")
+    assert c.loc[clock, "ratio_llm"] == pytest.approx(m.ratio_llm)
+    assert c.loc[clock, "ratio_vla_4bit"] == pytest.approx(m.ratio_vla_4bit)
