@@ -8,7 +8,9 @@ Three published laws are built in:
   theta = (l, d, d_m, r, rho) at the paper's fixed budget of 10B training tokens, fitted on 170
   models (train R^2 0.975, held-out 0.952). It holds inside the fitted ranges only: l 4..32,
   d 768..3072, E in {1, 8, 16}, K in {1, 2} (rho = K/E in [1/16, 1]), d_m <= d. The paper does
-  not list the FFN ratios it trained, so r is not range-checked.
+  not list the FFN ratios it trained, so r is not range-checked. The law has no token term: its
+  range includes ``tokens`` = 10B exactly, so any other training budget is flagged (and the
+  searches refuse it, see :func:`check_tokens`).
 * ``chinchilla`` / ``chinchilla-epoch``: L(N, D) = E + A/N^alpha + B/D^beta for other token
   budgets (Hoffmann et al., arXiv 2203.15556; refit by Besiroglu et al., arXiv 2404.10102).
   Fitted on models of 70M..16B parameters trained on 5B..500B tokens (Hoffmann et al., Sec. 3).
@@ -18,6 +20,7 @@ Three published laws are built in:
 
 Outside its ranges a law still returns a number, but :meth:`LossLaw.in_range` is False there and
 :meth:`LossLaw.range_problems` says why; searches carry that flag into every results table.
+A training budget (``tokens``) must be a finite number > 0 (:func:`check_tokens`).
 Perplexity is exp(loss).
 """
 
@@ -36,7 +39,7 @@ import pandas as pd
 from chipdse.errors import UserError
 
 __all__ = ["LossLaw", "FitResult", "LAWS", "get_law", "perplexity", "loss_from_perplexity",
-           "arch_inputs", "fit_law", "fit_law_csv", "r_squared"]
+           "arch_inputs", "check_tokens", "fit_law", "fit_law_csv", "r_squared"]
 
 Array = Any
 
@@ -183,7 +186,9 @@ LAWS: dict[str, LossLaw] = {
         inputs=("n_layers", "d_model", "d_kv", "ffn_ratio", "rho"),
         coefficients=dict(A=9.96, alpha=1.63, B=0.031, beta=1.09, gamma=0.33, delta=0.17,
                           C=500.0, epsilon=0.17, zeta=0.97, D=0.20, eta=0.05, E=2.53),
-        ranges={"n_layers": (4, 32), "d_model": (768, 3072), "rho": (1 / 16, 1.0)},
+        # Every model of the fit was trained on 10B tokens: the law is valid there only.
+        ranges={"n_layers": (4, 32), "d_model": (768, 3072), "rho": (1 / 16, 1.0),
+                "tokens": (10e9, 10e9)},
         source=_PLAS_SOURCE),
     "chinchilla": LossLaw(
         name="chinchilla", form="chinchilla", inputs=("params", "tokens"),
@@ -214,6 +219,26 @@ def get_law(name: str | LossLaw) -> LossLaw:
     return LAWS[name]
 
 
+def check_tokens(tokens: Array, law: str | LossLaw | None = None) -> None:
+    """Raise :class:`UserError` unless ``tokens`` (training budget) is finite and > 0, and,
+    for a ``law`` without a token term (``plas``), unless it is the budget the law was fitted
+    at: such a law would silently ignore any other value."""
+    t = np.asarray(tokens, dtype=float)
+    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise UserError(f"training tokens must be a finite number > 0, got {tokens!r}")
+    if law is None:
+        return
+    law = get_law(law)
+    if "tokens" in law.inputs or "tokens" not in law.ranges:
+        return
+    lo, hi = law.ranges["tokens"]
+    if np.any((t < lo * (1 - 1e-9)) | (t > hi * (1 + 1e-9))):
+        span = f"{lo / 1e9:g}B" if lo == hi else f"{lo / 1e9:g}B..{hi / 1e9:g}B"
+        raise UserError(f"loss law {law.name!r} has no token term and holds at {span} training "
+                        f"tokens only, got {float(t.flat[0]):g}; use a token-dependent law "
+                        "(chinchilla, chinchilla-epoch, moe-granular) for other budgets")
+
+
 def arch_inputs(n_layers: Array, d_model: Array, n_heads: Array, n_kv_heads: Array,
                 head_dim: Array, ffn_ratio: Array, n_experts: Array = 1, top_k: Array = 1,
                 vocab_size: Array = 151936, tied_embeddings: Array = True,
@@ -223,8 +248,9 @@ def arch_inputs(n_layers: Array, d_model: Array, n_heads: Array, n_kv_heads: Arr
     ``ffn_ratio`` is the activated expansion r (for a mixture of experts, top_k x expert
     width / d_model), as in the PLAS paper; FFNs are SwiGLU (3 matrices). ``params`` is the
     total parameter count (all experts, embeddings; the LM head once when tied), the
-    convention of Hoffmann et al.; ``tokens`` is the training budget.
+    convention of Hoffmann et al.; ``tokens`` is the training budget (finite, > 0).
     """
+    check_tokens(tokens)
     l, d = np.asarray(n_layers, float), np.asarray(d_model, float)
     hq, hkv, hd = (np.asarray(x, float) for x in (n_heads, n_kv_heads, head_dim))
     r, e, k = np.asarray(ffn_ratio, float), np.asarray(n_experts, float), np.asarray(top_k, float)

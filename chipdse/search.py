@@ -60,14 +60,16 @@ __all__ = ["search", "codesign", "run_search", "SearchResult", "pareto_mask", "h
 
 METHODS = ("auto", "grid", "lhs", "nsga2")
 STATE_FILE = "state.pkl"
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: LHS states hold the frozen hypervolume scale
 _GRID_BLOCK = 65536
+_PENALTY = 1e300  # stands in for a non-finite objective inside NSGA-II
 
 
 # ---- Pareto and hypervolume ----------------------------------------------------------------
 
 def pareto_mask(F: Any) -> np.ndarray:
     """Non-dominated rows of ``F`` (minimisation). Of identical rows only the first is kept.
+    Rows with a non-finite value (NaN, inf) are never on the front and dominate nothing.
 
     Uses moocore's dimension-sweep algorithm (O(n log n) for up to 3 objectives; moocore comes
     with pymoo)."""
@@ -75,13 +77,18 @@ def pareto_mask(F: Any) -> np.ndarray:
 
     F = np.asarray(F, dtype=float)
     n = F.shape[0]
+    mask = np.zeros(n, dtype=bool)
     if n == 0:
-        return np.zeros(0, dtype=bool)
-    if F.shape[1] == 1:
-        mask = np.zeros(n, dtype=bool)
-        mask[int(np.argmin(F[:, 0]))] = True
         return mask
-    return np.asarray(is_nondominated(F, keep_weakly=False), dtype=bool)
+    ok = np.flatnonzero(np.all(np.isfinite(F), axis=1))
+    if ok.size == 0:
+        return mask
+    Fo = F[ok]
+    if F.shape[1] == 1:
+        mask[ok[int(np.argmin(Fo[:, 0]))]] = True
+    else:
+        mask[ok[np.asarray(is_nondominated(Fo, keep_weakly=False), dtype=bool)]] = True
+    return mask
 
 
 def hypervolume(F: Any, ref: Sequence[float], ideal: Sequence[float] | None = None,
@@ -113,6 +120,22 @@ def _concat_scores(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _check_scheduler_address(address: str) -> None:
+    """Raise :class:`UserError` unless ``address`` parses as a Dask scheduler address. Checked
+    before a Client is made: a Client refused on its address hangs on closing."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, loc = parse_address(address)
+        get_backend(scheme)
+        if scheme != "inproc":
+            parse_host_port(loc)
+    except ValueError as exc:
+        raise UserError(f"{address!r} is not a Dask scheduler address (expected "
+                        f"tcp://HOST:PORT): {exc}") from None
+
+
 class _Evaluator:
     """Scores index matrices serially, or in batches on an existing Dask cluster."""
 
@@ -130,10 +153,11 @@ class _Evaluator:
             if isinstance(scheduler, Client):
                 self.client, self._own = scheduler, False
             else:
+                _check_scheduler_address(str(scheduler))
                 try:
                     self.client = Client(str(scheduler), set_as_default=False,
                                          timeout=timeout_s)
-                except OSError as exc:
+                except (OSError, TimeoutError, ValueError) as exc:
                     raise UserError(f"cannot reach the Dask scheduler {scheduler}: {exc}") \
                         from None
                 self._own = True
@@ -361,18 +385,26 @@ def _lhs_sample(rng: np.random.Generator, sizes: np.ndarray, n: int) -> np.ndarr
     return np.minimum((u * sizes).astype(int), sizes - 1)
 
 
-def _front_hv(problem, archive) -> tuple[float, int, np.ndarray]:
+def _front_hv(problem, archive, scale: dict[str, np.ndarray] | None
+              ) -> tuple[float, int, np.ndarray, dict[str, np.ndarray] | None]:
+    """Hypervolume of the feasible front, its size, its designs (sorted) and the scale used.
+
+    ``scale`` (ideal, nadir, reference point) is fixed once set: taken from the first feasible
+    designs seen, then kept, so the hypervolumes of successive rounds are comparable and never
+    fall as the archive grows."""
     X, s = archive.merged()
     F = problem.objective_matrix(s)
     feas = np.asarray(s["feasible"], bool)
     if not feas.any():
-        return 0.0, 0, np.zeros((0, X.shape[1]), dtype=int)
+        return 0.0, 0, np.zeros((0, X.shape[1]), dtype=int), scale
     Xf, Ff = X[feas], F[feas]
     m = pareto_mask(Ff)
-    lo, hi = Ff.min(axis=0), Ff.max(axis=0)
-    hv = hypervolume(Ff[m], hi + 0.1 * np.where(hi > lo, hi - lo, 1.0), lo, hi)
+    if scale is None:
+        lo, hi = Ff.min(axis=0), Ff.max(axis=0)
+        scale = {"ideal": lo, "nadir": hi, "ref": hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)}
+    hv = hypervolume(Ff[m], scale["ref"], scale["ideal"], scale["nadir"])
     order = np.lexsort(Ff[m].T[::-1])
-    return hv, int(m.sum()), Xf[m][order]
+    return hv, int(m.sum()), Xf[m][order], scale
 
 
 def _neighbours(rng, front_X: np.ndarray, sizes: np.ndarray, per_point: int) -> np.ndarray:
@@ -401,17 +433,18 @@ def _lhs(problem, evaluate, archive, progress, run_dir, state, fingerprint, seed
         X = _lhs_sample(rng, sizes, samples)
         X = X[problem.valid(X)]
         archive.add(X, evaluate(X))
-        hv, nf, _ = _front_hv(problem, archive)
+        hv, nf, _, scale = _front_hv(problem, archive, None)
         history = [{"round": 0, "evaluated": archive.n, "front": nf, "hypervolume": hv}]
         r0, stable = 1, 0
         _write_state(run_dir, {**base_state, "round": 1, "stable": 0,
-                               "rng_state": rng.bit_generator.state,
+                               "rng_state": rng.bit_generator.state, "hv_scale": scale,
                                "archive": archive.state(), "history": history})
         progress(f"lhs round 0: {archive.n} evaluated, front {nf}")
     else:
         rng = np.random.default_rng()
         rng.bit_generator.state = state["rng_state"]
         history, r0, stable = list(state["history"]), state["round"], state["stable"]
+        scale = state["hv_scale"]
     for x in archive.merged()[0]:
         seen.add(x.tobytes())
     done_now = 0
@@ -420,7 +453,7 @@ def _lhs(problem, evaluate, archive, progress, run_dir, state, fingerprint, seed
             break
         if stop_after is not None and done_now >= stop_after:
             return history
-        _, _, front_X = _front_hv(problem, archive)
+        _, _, front_X, _ = _front_hv(problem, archive, scale)
         cand = _neighbours(rng, front_X, sizes, 4)
         cand = cand[problem.valid(cand)] if len(cand) else cand
         new = []
@@ -433,12 +466,12 @@ def _lhs(problem, evaluate, archive, progress, run_dir, state, fingerprint, seed
         if new:
             Xn = np.array(new, dtype=int)
             archive.add(Xn, evaluate(Xn))
-        hv, nf, _ = _front_hv(problem, archive)
+        hv, nf, _, scale = _front_hv(problem, archive, scale)
         stable = stable + 1 if (not new or hv <= prev * (1 + 1e-4)) else 0
         history.append({"round": r, "evaluated": archive.n, "front": nf, "hypervolume": hv})
         done_now += 1
         _write_state(run_dir, {**base_state, "round": r + 1, "stable": stable,
-                               "rng_state": rng.bit_generator.state,
+                               "rng_state": rng.bit_generator.state, "hv_scale": scale,
                                "archive": archive.state(), "history": history})
         progress(f"lhs round {r}: {archive.n} evaluated, front {nf}, hv {hv:.4f}")
     return history
@@ -487,8 +520,17 @@ class _PymooAdapter:
                 X = np.clip(np.rint(x).astype(int), 0, problem.sizes - 1)
                 s = evaluate(X)
                 archive.add(X, s)
-                out["F"] = problem.objective_matrix(s)
-                out["G"] = problem.constraint_matrix(s)
+                F = problem.objective_matrix(s)
+                G = problem.constraint_matrix(s)
+                # Non-finite objectives or constraints: a finite, violated stand-in, so that
+                # pymoo ranks such designs last instead of propagating NaN.
+                bad = ~(np.all(np.isfinite(F), axis=1) & np.all(np.isfinite(G), axis=1))
+                if bad.any():
+                    F = np.where(np.isfinite(F), F, _PENALTY)
+                    G = np.where(np.isfinite(G), G, 1.0)
+                    G[bad] = np.maximum(G[bad], 1.0)
+                out["F"] = F
+                out["G"] = G
 
         return _P()
 
@@ -648,10 +690,11 @@ def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float
 def search(chip: Any, workload: str | Workload = "driving", precision: Any = None,
            budgets: Budgets | None = None, law: str = "plas",
            objectives: Sequence[str] = ("loss", "latency_s"), paper_model: bool = False,
-           **run: Any) -> SearchResult:
+           tokens: float = 10e9, **run: Any) -> SearchResult:
     """PLAS on one chip (a preset name, a chip .yaml or a Chip): Pareto-optimal architectures
     of the PLAS grid. ``workload`` is a scenario name (its latency budget applies unless
-    ``budgets`` is given) or a :class:`Workload`; ``run`` goes to :func:`run_search`."""
+    ``budgets`` is given) or a :class:`Workload`; ``tokens`` is the training budget of the
+    loss law (the ``plas`` law holds at 10B only); ``run`` goes to :func:`run_search`."""
     from chipdse.api import load_chip
     from chipdse.cost import CostOptions
 
@@ -659,16 +702,17 @@ def search(chip: Any, workload: str | Workload = "driving", precision: Any = Non
     b = budgets or Budgets(latency_s=budget)
     opts = CostOptions.paper() if paper_model else CostOptions()
     return run_search(PlasProblem(load_chip(chip), w, b, law=law, objectives=objectives,
-                                  options=opts), **run)
+                                  options=opts, tokens=tokens), **run)
 
 
 def codesign(model: Any = None, workload: str | Workload = "driving", precision: Any = None,
              budgets: Budgets | None = None, law: str = "plas",
              objectives: Sequence[str] | None = None, template: Any = None,
-             paper_model: bool = False, **run: Any) -> SearchResult:
+             paper_model: bool = False, tokens: float = 10e9, **run: Any) -> SearchResult:
     """Joint co-design of chip (the :mod:`microarch.template`) and architecture (the PLAS grid);
     with ``model`` (a preset name, a file or a ModelArch) chip sizing for that model.
-    Defaults: objectives (loss, latency, area) or, for sizing, (latency, energy, area)."""
+    Defaults: objectives (loss, latency, area) or, for sizing, (latency, energy, area).
+    ``tokens`` is the loss law's training budget; ``run`` goes to :func:`run_search`."""
     from chipdse.api import load_model
     from chipdse.cost import CostOptions
 
@@ -679,11 +723,11 @@ def codesign(model: Any = None, workload: str | Workload = "driving", precision:
         p: SearchProblem = ChipSizingProblem(
             load_model(model), w, b, objectives=objectives or ("latency_s", "energy_j",
                                                                 "area_mm2"),
-            template=template, options=opts, law=law)
+            template=template, options=opts, law=law, tokens=tokens)
     else:
         p = CoDesignProblem(w, b, law=law, objectives=objectives or ("loss", "latency_s",
                                                                      "area_mm2"),
-                            template=template, options=opts)
+                            template=template, options=opts, tokens=tokens)
     return run_search(p, **run)
 
 
@@ -741,10 +785,11 @@ def score_model(chip: Any, model: Any, workload: Workload | None = None,
                 options: Any = None) -> dict[str, float]:
     """Latencies (as the searches score them: decode at the mean context) and predicted loss of
     one existing model on one chip, e.g. the Qwen2.5-0.5B reference of the paper's 19.42 %."""
-    from chipdse.accuracy import arch_inputs, get_law
+    from chipdse.accuracy import arch_inputs, check_tokens, get_law
     from chipdse.analytic import evaluate
     from chipdse.cost import CostOptions
 
+    check_tokens(tokens, law)
     w = workload or Workload()
     ev = evaluate(model, chip, w.precision, w.batch, w.prompt, w.generate,
                   options or CostOptions(), decode="mean", with_bounds=False)

@@ -20,7 +20,8 @@ such duplicates).
 Phase modes of the chip, for one request run alone (as the simulator runs it): ``fixed`` and
 ``reconfigurable`` run each phase on the whole chip (a lone request never has both phases
 active, so nothing is reconfigured); ``static`` runs prefill on the prefill partition and decode
-on the rest (partitions as :func:`chipdse.sim.resources.partition_params` defines them). Their
+on the rest (partitions as :func:`chipdse.sim.resources.partition_params` defines them), and the
+partition left idle still draws its static power unless the chip power-gates idle units. Their
 benefit, overlapping phases of concurrent requests, only shows in the simulator's traces.
 """
 
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from chipdse.accuracy import LossLaw, arch_inputs, get_law, perplexity
+from chipdse.accuracy import LossLaw, arch_inputs, check_tokens, get_law, perplexity
 from chipdse.analytic import evaluate
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
@@ -137,12 +138,30 @@ WORKLOADS: dict[str, tuple[Workload, float]] = {
 
 @dataclass(frozen=True)
 class Budgets:
-    """Constraints (None = unconstrained). Memory is always bounded by the chip's DRAM."""
+    """Constraints (None = unconstrained). Memory is always bounded by the chip's DRAM.
+
+    A given budget must be a finite number > 0 (a zero or negative budget can never be met,
+    and a negative one would flip the sign of its normalised constraint)."""
 
     latency_s: float | None = None
     memory_bytes: float | None = None
     power_w: float | None = None
     area_mm2: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, unit in (("latency_s", "s"), ("memory_bytes", "bytes"), ("power_w", "W"),
+                           ("area_mm2", "mm^2")):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            try:
+                ok = bool(np.isfinite(float(v)) and float(v) > 0)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise UserError(f"budget {name} must be a finite number > 0 ({unit}), "
+                                f"got {v!r}")
+            object.__setattr__(self, name, float(v))
 
     def to_dict(self) -> dict[str, Any]:
         return {"latency_s": self.latency_s, "memory_bytes": self.memory_bytes,
@@ -252,14 +271,19 @@ def _partition(cp: ChipParams, compute: Any, bandwidth: Any, sram: Any) -> ChipP
 
 
 def evaluate_phases(arch: ArchArrays, cp: ChipParams, workload: Workload, options: CostOptions,
-                    mode: Array = 0, shares: tuple[Any, Any, Any] = (0.5, 0.5, 0.5)
-                    ) -> dict[str, np.ndarray]:
+                    mode: Array = 0, shares: tuple[Any, Any, Any] = (0.5, 0.5, 0.5),
+                    power_gating: Array = False) -> dict[str, np.ndarray]:
     """Prefill / decode time and energy and memory of each point of one request run alone,
     honouring the phase mode (index into :class:`PhaseMode`: 0 fixed, 1 static,
     2 reconfigurable). ``shares`` are the prefill partition's (compute, bandwidth, SRAM)
     shares; decode gets the rest. A lone request never has both phases active, so a
     reconfigurable chip keeps its whole-chip configuration and pays no reconfiguration (as in
-    the simulator)."""
+    the simulator).
+
+    Energy follows the simulator's accounting (:mod:`chipdse.sim.results`): a partition's
+    operators carry the static power of its compute share, and in static mode the partition
+    left idle still leaks, ``static_w * ((1 - sc) * prefill_s + sc * decode_s)`` for a
+    prefill compute share ``sc``, unless ``power_gating`` gates idle units."""
     w = workload
     ev = evaluate(arch, cp, w.precision, w.batch, w.prompt, w.generate, options,
                   decode="mean", with_bounds=False)
@@ -280,12 +304,19 @@ def evaluate_phases(arch: ArchArrays, cp: ChipParams, workload: Workload, option
                         w.generate, options, decode="mean", with_bounds=False)
         d_ev = evaluate(a_s, _partition(c_s, 1 - sc, 1 - sb, 1 - ss), w.precision, w.batch,
                         w.prompt, w.generate, options, decode="mean", with_bounds=False)
+        t_pre, t_dec = p_ev.prefill.time_s, d_ev.decode.time_s
+        # The idle partition's leakage: decode's share idles through prefill, and prefill's
+        # share through decode (zero where idle units are power-gated).
+        gated = take(np.broadcast_to(np.asarray(power_gating, bool), n))
+        idle_w = np.where(gated, 0.0, np.asarray(c_s.static_power_w, float))
+        ep_s = p_ev.prefill.energy_j + idle_w * (1 - sc) * t_pre
+        ed_s = d_ev.decode.energy_j + idle_w * sc * t_dec
         if vec:
-            pre[static], e_pre[static] = p_ev.prefill.time_s, p_ev.prefill.energy_j
-            dec[static], e_dec[static] = d_ev.decode.time_s, d_ev.decode.energy_j
+            pre[static], e_pre[static] = t_pre, ep_s
+            dec[static], e_dec[static] = t_dec, ed_s
         else:
-            pre, e_pre = np.asarray(p_ev.prefill.time_s), np.asarray(p_ev.prefill.energy_j)
-            dec, e_dec = np.asarray(d_ev.decode.time_s), np.asarray(d_ev.decode.energy_j)
+            pre, e_pre = np.asarray(t_pre, float), np.asarray(ep_s, float)
+            dec, e_dec = np.asarray(t_dec, float), np.asarray(ed_s, float)
     mem = np.broadcast_to(ev.memory_bytes, n).astype(float)
     cap = np.broadcast_to(ev.dram_capacity_bytes, n).astype(float)
     return {"prefill_s": pre, "decode_s": dec, "total_s": pre + dec, "energy_j": e_pre + e_dec,
@@ -364,7 +395,7 @@ class SearchProblem:
 
     def score(self, X: Array) -> dict[str, np.ndarray]:
         """Every metric of the designs ``X`` (index matrix), objectives and constraints
-        included."""
+        included. ``feasible``: every constraint met and every objective finite."""
         X = np.atleast_2d(np.asarray(X, dtype=int))
         vals = self.values(X)
         out = self._score(X, vals)
@@ -384,7 +415,9 @@ class SearchProblem:
         if b.area_mm2 is not None:
             g["g_area"] = out["area_mm2"] / b.area_mm2 - 1.0
         out.update(g)
-        out["feasible"] = np.all(np.stack([g[k] <= 0 for k in g]), axis=0)
+        # A design whose objectives are not all finite cannot be ranked: infeasible.
+        finite = np.all(np.isfinite(self.objective_matrix(out)), axis=1)
+        out["feasible"] = np.all(np.stack([g[k] <= 0 for k in g]), axis=0) & finite
         for k, v in vals.items():
             out.setdefault(k, v)
         return out
@@ -452,6 +485,7 @@ class PlasProblem(_ArchMixin, SearchProblem):
         super().__init__(workload, budgets, objectives, options)
         self.chip = chip
         self.law = get_law(law)
+        check_tokens(tokens, self.law)
         self.tokens = float(tokens)
         self.variables = tuple(space)
         if [v.name for v in self.variables] != [v.name for v in PLAS_SPACE]:
@@ -469,6 +503,7 @@ class PlasProblem(_ArchMixin, SearchProblem):
         self._mode = list(PhaseMode).index(ph.mode)
         self._shares = (ph.prefill_compute_share, ph.prefill_bandwidth_share,
                         ph.prefill_sram_share)
+        self._gating = bool(ph.power_gating)
 
     def valid(self, X: Array) -> np.ndarray:
         return self._arch_valid(np.asarray(X, int))
@@ -476,7 +511,7 @@ class PlasProblem(_ArchMixin, SearchProblem):
     def _score(self, X, vals):
         arch, info = self._arch(X)
         perf = evaluate_phases(arch, self._cp, self.workload, self.options, self._mode,
-                               self._shares)
+                               self._shares, self._gating)
         area = self.chip.technology.die_area_mm2
         return {**info, **perf, "area_mm2": np.nan if area is None else area,
                 "power_w": self.chip.technology.tdp_w or np.nan,
@@ -516,6 +551,9 @@ class ChipSizingProblem(_ChipMixin, SearchProblem):
                  options: CostOptions = CostOptions(), law: str | LossLaw = "plas",
                  tokens: float = 10e9):
         super().__init__(workload, budgets, objectives, options)
+        if not model.causal:
+            raise UserError(f"model {model.name!r} is an encoder (causal: false): chip sizing "
+                            "needs a causal language model (prefill and decode)")
         self.model = model
         self.template = template or ChipTemplate()
         self.variables = tuple(space)
@@ -523,6 +561,8 @@ class ChipSizingProblem(_ChipMixin, SearchProblem):
             raise UserError("chip space must have the variables " + ", ".join(CHIP_VARIABLES))
         self._model_arrays = ArchArrays.from_model(model)
         self.law = get_law(law)
+        check_tokens(tokens, self.law)
+        self.tokens = float(tokens)
         x = arch_inputs(model.n_layers, model.d_model, model.n_heads, model.n_kv_heads,
                         model.head_dim, model.ffn_ratio, model.n_experts, model.top_k,
                         model.vocab_size, model.tied_embeddings, tokens)
@@ -536,7 +576,8 @@ class ChipSizingProblem(_ChipMixin, SearchProblem):
                 perf["energy_j"] / perf["total_s"]}
 
     def config(self):
-        return {**super().config(), "model": self.model.name, "template": repr(self.template)}
+        return {**super().config(), "model": self.model.name, "template": repr(self.template),
+                "law": self.law.name, "tokens": self.tokens}
 
 
 class CoDesignProblem(_ArchMixin, _ChipMixin, SearchProblem):
@@ -554,6 +595,7 @@ class CoDesignProblem(_ArchMixin, _ChipMixin, SearchProblem):
                  tokens: float = 10e9):
         super().__init__(workload, budgets, objectives, options)
         self.law = get_law(law)
+        check_tokens(tokens, self.law)
         self.tokens = float(tokens)
         self.template = template or ChipTemplate()
         self.variables = tuple(arch_space) + tuple(chip_space)

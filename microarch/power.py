@@ -9,6 +9,15 @@ Reference points (all per operation or per byte, before node scaling):
 * Node scaling of dynamic energy, A. Stillmaker and B. Baas, "Scaling equations for the accurate
   prediction of CMOS device performance from 180 nm to 7 nm", Integration 58 (2017), Table 4
   (energy relative to 45 nm; values between nodes are interpolated in log-log space).
+  Below 7 nm the foundry's power reduction at the same speed, taken as the reduction of energy
+  per operation, chained from the 7 nm value (assumption: Stillmaker and Baas's 7 nm is TSMC
+  N7): N5 = N7 x 0.70 ("about 30% reduction in power consumption" vs N7,
+  tsmc.com/english/dedicatedFoundry/technology/5nm.htm); N3E = N5 x 0.66 (-34% power vs N5 at
+  the same speed, TSMC 2022 Technology Symposium as compiled by AnandTech, "TSMC's roadmap at
+  a glance", 2024); N4 = N5 x 0.90 (assumption: TSMC publishes no N4 power figure; it gives
+  N4P +11% speed over N5 and +6% over N4, so N4 is ~+5% over N5, the speed step of N5P, whose
+  power step TSMC gives as -10%, allaboutcircuits.com report of TSMC's 2020 symposium).
+  Nodes below 3 nm take the 3 nm value.
 * DRAM access energy per bit: HBM2 ~3.9 pJ/bit, GDDR6 ~7.5 pJ/bit, LPDDR5 ~4 pJ/bit
   (O'Connor et al., "Fine-grained DRAM", MICRO 2017, Table 1 for HBM2/GDDR; Micron LPDDR5
   technical note TN-62-02 for LPDDR5, rounded). Assumption: LPDDR5X equals LPDDR5 per bit.
@@ -37,9 +46,13 @@ __all__ = ["node_energy_scale", "default_matrix_energy", "default_vector_energy"
            "LEAKAGE_W_PER_MM2", "CPU_CORE_W", "leakage_power_w", "cpu_power_w",
            "peak_power_w", "chip_peak_power_w"]
 
-# Stillmaker & Baas (2017), relative dynamic energy per operation vs 45 nm.
-_NODES_NM = np.array([7.0, 10.0, 14.0, 16.0, 20.0, 22.0, 32.0, 45.0, 65.0, 90.0])
-_ENERGY_REL = np.array([0.16, 0.21, 0.28, 0.30, 0.36, 0.39, 0.60, 1.0, 1.6, 2.5])
+# Relative dynamic energy per operation vs 45 nm: Stillmaker & Baas (2017) from 7 nm up;
+# below it TSMC's iso-speed power reductions chained from 7 nm (module docstring).
+_E5 = 0.16 * 0.70   # N5: -30 % vs N7
+_E4 = _E5 * 0.90    # N4: -10 % vs N5 (assumption, see the docstring)
+_E3 = _E5 * 0.66    # N3E: -34 % vs N5
+_NODES_NM = np.array([3.0, 4.0, 5.0, 7.0, 10.0, 14.0, 16.0, 20.0, 22.0, 32.0, 45.0, 65.0, 90.0])
+_ENERGY_REL = np.array([_E3, _E4, _E5, 0.16, 0.21, 0.28, 0.30, 0.36, 0.39, 0.60, 1.0, 1.6, 2.5])
 
 _45NM_J_PER_OP = {
     "fp32": (3.7e-12 + 0.9e-12) / 2,

@@ -29,8 +29,10 @@ Fixed template constants (assumptions unless a source is given):
   resident weights (as in the M100 preset);
 * LPDDR5X at 8,533 MT/s (JEDEC JESD209-5B maximum; the rate that gives Thor-U's and M100's
   273 GB/s on 256 bits), 64 GB per 256 bits (Thor-U / M100 configuration);
-* static partition: half of compute, bandwidth and SRAM per phase; reconfiguration
-  20 us;
+* static partition: half of compute, bandwidth and SRAM per phase; reconfiguration 20 us
+  (assumption: twice the 10 us the studies assume for re-mapping one dataflow partition,
+  because a template switch also re-splits the shared SRAM, whose resident tiles must be
+  written back or reloaded; no public figure exists for such a chip);
 * fixed uncore: 12 Cortex-A78AE-class cores (Orin's CPU cluster) and the automotive uncore of
   :data:`microarch.area.AUTOMOTIVE_UNCORE_MM2`.
 """
@@ -134,6 +136,8 @@ class ChipTemplate:
     dram_transfers_per_s: float = 8533e6
     dram_bytes_per_bus_bit: float = 64e9 / 256
     static_share: float = 0.5
+    # Assumption (no public figure): 20 us, twice the studies' 10 us per partition re-map,
+    # since a switch here also re-splits the shared SRAM and its resident tiles.
     reconfiguration_latency_s: float = 20e-6
     cpu_cores: Mapping[str, int] = field(default_factory=lambda: {"a78ae": 12})
     uncore_mm2: float = AUTOMOTIVE_UNCORE_MM2

@@ -8,6 +8,7 @@ import pytest
 from chipdse.accuracy import (
     LAWS,
     arch_inputs,
+    check_tokens,
     fit_law,
     fit_law_csv,
     get_law,
@@ -160,3 +161,35 @@ def test_r_squared_definition():
     y = np.array([1.0, 2.0, 3.0])
     assert r_squared(y, y) == 1.0
     assert r_squared(y, np.full(3, 2.0)) == 0.0
+
+
+def test_plas_law_is_valid_at_its_10b_token_budget_only():
+    law = LAWS["plas"]
+    x = {k: np.array([v, v, v]) for k, v in
+         dict(n_layers=8, d_model=1024, d_kv=256, ffn_ratio=1.0, rho=1.0).items()}
+    x["tokens"] = np.array([10e9, 1e12, 5e9])
+    assert law.in_range(x).tolist() == [True, False, False]
+    probs = law.range_problems(x)
+    assert len(probs) == 1 and "tokens" in probs[0] and "2 point(s)" in probs[0]
+    # The law has no token term: the prediction does not move with tokens.
+    assert np.ptp(law.predict(x)) == 0.0
+    inputs = arch_inputs(8, 1024, 8, 2, 128, 1.0, tokens=1e11)
+    assert not law.in_range(inputs) and LAWS["chinchilla"].in_range(inputs)
+
+
+@pytest.mark.parametrize("tokens", [0.0, -1.0, np.nan, np.inf, [1e10, 0.0]])
+def test_token_budgets_must_be_finite_and_positive(tokens):
+    with pytest.raises(UserError, match="training tokens must be a finite number > 0"):
+        check_tokens(tokens)
+    with pytest.raises(UserError, match="training tokens must be a finite number > 0"):
+        arch_inputs(8, 1024, 8, 2, 128, 1.0, tokens=tokens)
+
+
+def test_check_tokens_by_law():
+    check_tokens(10e9, "plas")
+    check_tokens(1e12, "chinchilla")       # token-dependent: outside its range is only flagged
+    check_tokens(1e3, "moe-granular")
+    with pytest.raises(UserError, match="'plas' has no token term and holds at 10B"):
+        check_tokens(1e12, "plas")
+    with pytest.raises(UserError, match="'plas' has no token term"):
+        check_tokens(9e9, LAWS["plas"].with_coefficients({"E": 2.6}))

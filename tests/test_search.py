@@ -320,3 +320,126 @@ def test_front_door_functions(orin):
         search(orin, objectives=("loss", "area_mm2"))
     with pytest.raises(UserError, match="unknown workload"):
         search(orin, workload="racing")
+
+
+# ---- non-finite objectives ---------------------------------------------------------------
+
+def test_pareto_mask_excludes_non_finite_rows():
+    nan, inf = np.nan, np.inf
+    assert pareto_mask([[nan, 1], [1, 2], [2, 1]]).tolist() == [False, True, True]
+    assert pareto_mask([[-inf, 0], [1, 2], [2, 1]]).tolist() == [False, True, True]
+    assert pareto_mask([[1, inf], [3, 3]]).tolist() == [False, True]
+    assert pareto_mask([[nan, nan], [nan, 1]]).tolist() == [False, False]
+    assert pareto_mask([[nan], [2.0], [1.0]]).tolist() == [False, False, True]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 3), st.integers(1, 30), st.integers(0, 10**6))
+def test_pareto_mask_with_non_finite_rows_matches_brute_force_on_the_rest(k, n, seed):
+    rng = np.random.default_rng(seed)
+    F = rng.integers(0, 6, size=(n, k)).astype(float)
+    bad = rng.random(n) < 0.3
+    F[bad, rng.integers(0, k, size=int(bad.sum()))] = rng.choice([np.nan, np.inf, -np.inf],
+                                                                  size=int(bad.sum()))
+    m = pareto_mask(F)
+    assert not m[bad].any()
+    assert np.array_equal(m[~bad], brute_pareto(F[~bad]))
+
+
+class _NanLossPlas(PlasProblem):
+    """PLAS whose loss is NaN for the shallowest option (a law evaluated outside its domain)."""
+
+    def _score(self, X, vals):
+        out = super()._score(X, vals)
+        out["loss"] = np.where(np.asarray(X)[:, 0] == 0, np.nan, out["loss"])
+        return out
+
+
+def test_non_finite_objectives_are_infeasible_and_never_on_the_front(orin):
+    space = (Variable("n_layers", (4, 8, 12, 16)), Variable("d_model", (768, 1536)),
+             PLAS_SPACE[2], Variable("kv_heads", ("1", "2")), Variable("ffn_ratio", (0.5, 1.0)))
+    p = _NanLossPlas(orin, Workload(), Budgets(latency_s=0.1), space=space)
+    grid = run_search(p, method="grid", simulator=None)
+    shallow = grid.frame["n_layers"] == 4
+    assert shallow.any() and not grid.frame.loc[shallow, "feasible"].any()
+    assert len(grid.front) and np.isfinite(grid.front["loss"]).all()
+    nsga = run_search(p, method="nsga2", pop_size=12, generations=4, seed=0, simulator=None)
+    assert not nsga.frame.loc[nsga.frame["n_layers"] == 4, "pareto"].any()
+    assert np.isfinite(nsga.front["loss"]).all()
+
+
+# ---- the LHS stopping rule's hypervolume ---------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lhs_hypervolume_never_falls_across_rounds(orin, seed):
+    """The archive only grows, so on one frozen scale its front's hypervolume cannot fall
+    (re-normalising each round made it fall, e.g. seed 2 on this grid)."""
+    p = PlasProblem(orin, Workload(), Budgets(latency_s=0.1))
+    res = run_search(p, method="lhs", lhs_samples=2000, seed=seed, simulator=None)
+    hv = np.array([h["hypervolume"] for h in res.history])
+    assert len(hv) >= 3 and hv[0] > 0
+    assert np.all(np.diff(hv) >= -1e-12), hv
+
+
+def test_lhs_state_keeps_the_frozen_scale(orin, tmp_path):
+    import pickle
+
+    p = small_plas(orin)
+    run_search(p, method="lhs", lhs_samples=100, seed=4, run_dir=tmp_path, stop_after=1)
+    with open(tmp_path / "state.pkl", "rb") as fh:
+        st = pickle.load(fh)
+    first = run_search(p, method="lhs", lhs_samples=100, seed=4, simulator=None, stop_after=0)
+    F = first.frame[first.frame["feasible"]][list(p.objectives)].to_numpy()
+    # Frozen at round 0: the bounds of round 0's feasible designs, reference 10 % beyond.
+    assert np.allclose(st["hv_scale"]["ideal"], F.min(axis=0))
+    assert np.allclose(st["hv_scale"]["nadir"], F.max(axis=0))
+    assert np.allclose(st["hv_scale"]["ref"], F.max(axis=0) + 0.1 * np.ptp(F, axis=0))
+
+
+# ---- static-partition energy -----------------------------------------------------------------
+
+def test_static_mode_energy_matches_the_simulator(orin):
+    """A lone request: every mode's analytic energy equals the simulator's energy over the
+    request (its idle tail after the request removed); in static mode the idle partition still
+    leaks, unless power gating is on."""
+    from chipdse.sim import simulate
+    from workloads.trace import Language, Stream, Trace, VLARequest
+
+    model = ModelArch.from_plas(12, 1536, 4, 1.0)
+    m = ArchArrays.from_model(model)
+    w = Workload()
+    req = VLARequest(language=Language(model, action_tokens=w.generate, prompt_tokens=w.prompt))
+    trace = Trace("one", (Stream("request", req, rate_hz=1.0, deadline_s=1e3),),
+                  duration_s=1.0)
+    energies = {}
+    for code, mode in enumerate(("fixed", "static", "reconfigurable")):
+        for gating in (False, True):
+            chip = orin.replace(phase=dataclasses.replace(orin.phase, mode=mode,
+                                                          power_gating=gating))
+            cp = ChipParams.from_chip(chip)
+            an = evaluate_phases(m, cp, w, CostOptions(), np.array([code]), (0.5, 0.5, 0.5),
+                                 gating)
+            sim = simulate(chip, None, trace, w.precision)
+            rq = sim.requests.iloc[0]
+            assert rq["start_s"] == 0.0
+            tail = 0.0 if gating else cp.static_power_w * (sim.totals["horizon_s"] - rq["end_s"])
+            assert an["energy_j"][0] == pytest.approx(sim.totals["energy_j"] - tail, rel=1e-9)
+            energies[mode, gating] = an
+    s, g = energies["static", False], energies["static", True]
+    idle = ChipParams.from_chip(orin).static_power_w * 0.5 * (s["prefill_s"][0]
+                                                             + s["decode_s"][0])
+    assert s["energy_j"][0] - g["energy_j"][0] == pytest.approx(idle, rel=1e-12)
+    assert energies["fixed", False]["energy_j"][0] == energies["fixed", True]["energy_j"][0]
+
+
+def test_plas_problem_honours_the_chips_power_gating(orin):
+    X = enumerate_indices(PlasProblem(orin).sizes, 0, 300)
+    sc = 0.7  # prefill's compute share: decode's 30 % idles through prefill, and vice versa
+    chips = {g: orin.replace(phase=dataclasses.replace(
+        orin.phase, mode="static", power_gating=g, prefill_compute_share=sc))
+        for g in (False, True)}
+    s = {g: PlasProblem(c).score(X) for g, c in chips.items()}
+    static_w = ChipParams.from_chip(orin).static_power_w
+    idle = static_w * ((1 - sc) * s[True]["prefill_s"] + sc * s[True]["decode_s"])
+    assert np.allclose(s[False]["energy_j"] - s[True]["energy_j"], idle, rtol=1e-12)
+    assert np.array_equal(s[False]["total_s"], s[True]["total_s"])

@@ -95,3 +95,20 @@ def test_cli_codesign_and_sizing(tmp_path):
     assert r.exit_code == 2 and "--family" in r.output
     r = runner.invoke(main, ["codesign", "--objectives", "loss,speed"])
     assert r.exit_code == 2 and "unknown objective" in r.output
+
+
+def test_template_energy_keeps_falling_below_7nm():
+    """Matrix, vector and SRAM energies at 5, 4 and 3 nm follow the foundry's iso-speed power
+    steps from 7 nm (N5 -30 % vs N7, N4 -10 % vs N5 (assumption), N3E -34 % vs N5)."""
+    import numpy as np
+
+    t = ChipTemplate()
+    base = dict(matrix_units=8, clock_ghz=1.0, dram_bus_bits=256, sram_mib=32, kv_sram_mib=0,
+                native_moe=False, fused_nonlinear=False, phase_mode="fixed")
+    nodes = np.array([7, 5, 4, 3])
+    a = t.arrays(**base, node_nm=nodes)
+    for e in (a["matrix_energy"]["int8"], a["vector_energy"], a["sram_energy"]):
+        e = np.asarray(e, float)
+        assert e[1] / e[0] == pytest.approx(0.70)
+        assert e[2] / e[1] == pytest.approx(0.90)
+        assert e[3] / e[1] == pytest.approx(0.66)

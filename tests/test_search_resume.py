@@ -4,7 +4,6 @@ lost, Dask evaluation batches, and the CLI's -o / --resume."""
 import json
 import pickle
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -91,6 +90,23 @@ def test_unreachable_scheduler_is_a_user_error(orin):
                    scheduler="tcp://127.0.0.1:9", scheduler_timeout_s=1.0)
 
 
+@pytest.mark.parametrize("address", ["garbage", "tcp://host-without-port", "foo://x:1",
+                                     "tcp://host:port"])
+def test_malformed_scheduler_address_is_a_user_error(orin, address):
+    pytest.importorskip("dask.distributed")
+    with pytest.raises(UserError, match="not a Dask scheduler address"):
+        run_search(PlasProblem(orin), method="nsga2", pop_size=8, generations=1,
+                   scheduler=address)
+
+
+def test_cli_malformed_scheduler_is_one_line():
+    pytest.importorskip("dask.distributed")
+    r = CliRunner().invoke(main, ["codesign", "--scheduler", "garbage", "--pop", "8",
+                                  "--generations", "1"])
+    assert r.exit_code == 2
+    assert "not a Dask scheduler address" in r.output and "Traceback" not in r.output
+
+
 CLI = ["codesign", "--workload", "driving", "--budget-area", "420mm2", "--pop", "12",
        "--generations", "4", "--seed", "3", "--format", "csv"]
 
@@ -126,4 +142,8 @@ def test_cli_resume_errors(tmp_path):
     assert r.exit_code == 2 and "--budget-latency" in r.output
     r = runner.invoke(main, ["search", "--workload", "driving"])
     assert r.exit_code == 2 and "--chip is required" in r.output
-    assert np.isfinite(1.0)
+    # A codesign run cannot be resumed as a search.
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"inputs": {"cli": {"command": "codesign", "options": {}}}}))
+    r = runner.invoke(main, ["search", "--resume", str(tmp_path)])
+    assert r.exit_code == 2 and "was 'chipdse codesign', not 'chipdse search'" in r.output

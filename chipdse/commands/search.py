@@ -1,14 +1,20 @@
 """``chipdse search`` (PLAS: model architectures on a fixed chip) and ``chipdse codesign``
-(chip and model together; with ``--model``, chip sizing for that model)."""
+(chip and model together; with ``--model``, chip sizing for that model).
+
+Budgets must be finite and > 0. When no evaluated design meets the budgets, the run still
+writes its results (with ``-o``), then exits with status 2 and one line saying by how much the
+closest designs miss each budget."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from chipdse.commands.common import FORMATS, emit, format_option, seed_option
 from chipdse.errors import UserError
@@ -24,12 +30,30 @@ _OUT_COLUMNS = ("n_layers", "d_model", "experts", "kv_heads", "ffn_ratio", "matr
 
 
 def _quantity(value: str | None, dim: str, option: str) -> float | None:
+    """A budget option's value in SI units; it must be finite and > 0."""
     if value is None:
         return None
     try:
-        return parse_quantity(value, dim)
+        q = parse_quantity(value, dim)
     except UnitError as exc:
         raise UserError(f"{option}: {exc}") from None
+    if not (math.isfinite(q) and q > 0):
+        raise UserError(f"{option}: a budget must be finite and > 0, got {value!r}")
+    return q
+
+
+def _no_feasible_message(res, out: Path | None) -> str:
+    """One line: no design meets the budgets, and by how much the closest misses each."""
+    frame = res.frame
+    misses = []
+    for col in (c for c in frame.columns if str(c).startswith("g_")):
+        best = float(np.nanmin(frame[col].to_numpy(float))) if len(frame) else float("nan")
+        if best > 0:
+            misses.append(f"{col[2:]}: the closest design needs {1 + best:.3g}x the budget")
+    detail = "; ".join(misses) or "none meets all of them at once"
+    where = f"; every design is in {out}/results.csv" if out is not None else ""
+    return (f"no design meets the budgets ({detail}) among {len(frame):,} evaluated; relax a "
+            f"budget or change the workload{where}")
 
 
 def _common(f: Callable) -> Callable:
@@ -59,7 +83,8 @@ def _common(f: Callable) -> Callable:
                      type=click.Choice(["plas", "chinchilla", "chinchilla-epoch",
                                         "moe-granular"]), help="Loss law."),
         click.option("--tokens", type=float, default=10e9, show_default=True,
-                     help="Training tokens (for the token-dependent laws)."),
+                     help="Training tokens (> 0) for the token-dependent laws; the plas law "
+                          "holds at 10B only and refuses any other value."),
         click.option("--objectives", default=None,
                      help="Comma-separated objective columns (e.g. loss,latency_s)."),
         click.option("--method", type=click.Choice(["auto", "grid", "lhs", "nsga2"]),
@@ -146,9 +171,11 @@ def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any])
     if out is not None:
         res.save(out)
         click.echo(f"wrote {out}/results.csv, front.csv, summary.json, pareto.png", err=True)
+    front = res.front
+    if len(res.frame) and front.empty:
+        raise UserError(_no_feasible_message(res, out))
     for note in res.notes:
         click.echo(f"note: {note}", err=True)
-    front = res.front
     cols = [c for c in _OUT_COLUMNS if c in front.columns]
     click.echo(f"{len(front)} Pareto designs of {len(res.frame)} evaluated "
                f"({res.method}, {res.elapsed_s:.2f} s)", err=True)
