@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from chipdse.errors import UserError
 from microarch.chip import Chip, MemoryKind
 from microarch.formats import FORMATS
 from workloads.ops import Op
@@ -125,7 +126,7 @@ class ChipParams:
             try:
                 ex = chip.matrix.execution_format(fmt)
             except ValueError:
-                continue
+                continue  # no unit can run it; op_cost names the format if an operator needs it
             rates[fmt] = chip.matrix.peak_dense_ops_per_s[ex] * (1.0 if ideal
                                                                  else eff.matrix_for(ex))
             energies[fmt] = chip.energy.matrix(ex)
@@ -344,6 +345,9 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
 
     # ---- compute ---------------------------------------------------------------------
     if op.engine == "matrix":
+        if op.fmt not in chip.matrix_rate:
+            raise UserError(f"chip {chip.name} cannot execute {op.fmt} GEMMs "
+                            f"(operator {op.name}; it runs {', '.join(sorted(chip.matrix_rate))})")
         rate = chip.matrix_rate[op.fmt]
         if op.weight_only:
             rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)

@@ -108,3 +108,13 @@ def test_decode_energy_is_per_token_not_per_step():
     e8 = api.estimate("jetson-agx-orin-64gb", "qwen3-0.6b", batch=8, generate=8)
     # Batching shares the weight reads: energy per token falls.
     assert e8.decode_energy_j_per_token < e1.decode_energy_j_per_token
+
+
+def test_op_cost_names_an_unexecutable_format():
+    """Called directly (not through api), a missing format is still one clear error."""
+    c = api.load_chip("li-m100")
+    a = ArchArrays.from_model(api.load_model("qwen3-0.6b"))
+    p = Precision("fp32", "fp32", "fp32")
+    op = next(o for o in phase_operators(a, p, 1, 8, 0) if o.name == "qkv_proj")
+    with pytest.raises(UserError, match="cannot execute fp32 GEMMs .operator qkv_proj"):
+        op_cost(op, ChipParams.from_chip(c), 1e9, 0.0)
