@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from chipdse.analytic import evaluate  # noqa: E402
 from chipdse.cost import ChipParams, CostOptions  # noqa: E402
-from chipdse.search_problems import HEAD_DIM, plas_arch_arrays  # noqa: E402
+from chipdse.search.space import HEAD_DIM, plas_arch_arrays  # noqa: E402
 from microarch.loader import list_chips, load_chip  # noqa: E402
 from workloads.ops import ArchArrays  # noqa: E402
 from workloads.precision import Precision  # noqa: E402

@@ -27,11 +27,11 @@ from chipdse.search import (  # noqa: E402
     pareto_mask,
     run_search,
 )
-from chipdse.search_problems import (  # noqa: E402
+from chipdse.search.space import (  # noqa: E402
     CHIP_SPACE,
     PLAS_SPACE,
     Variable,
-    enumerate_indices,  # noqa: E402
+    enumerate_indices,
 )
 from microarch.loader import load_chip  # noqa: E402
 from workloads.precision import Precision  # noqa: E402

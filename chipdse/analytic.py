@@ -162,8 +162,8 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
     cp = _as_params(chip, options)
     fields = [getattr(a, f) for f in a.__dataclass_fields__ if f != "causal"]
     fields += [getattr(cp, f.name) for f in cp.__dataclass_fields__.values()
-               if f.name not in ("name", "matrix_rate", "matrix_energy")]
-    fields += list(cp.matrix_rate.values()) + [batch, prompt]
+               if f.name not in ("name", "matrix_ops_per_s", "matrix_j_per_op")]
+    fields += list(cp.matrix_ops_per_s.values()) + [batch, prompt]
     lens = {_leading(x) for x in fields} - {None}
     if len(lens) == 1 and (n_pts := lens.pop()) > _CHUNK:
         parts = []
@@ -222,4 +222,4 @@ def _evaluate(a: ArchArrays, cp: ChipParams, precision: Precision, batch: Array,
     mem = wt + kv_end + activation_workspace_bytes(a, p, batch, prompt)
     return Evaluation(prefill=prefill, decode=dec, generate_tokens=n, batch=batch,
                       weights_bytes=wt, kv_cache_bytes=kv_end, memory_bytes=mem,
-                      dram_capacity_bytes=cp.dram_capacity)
+                      dram_capacity_bytes=cp.dram_capacity_bytes)

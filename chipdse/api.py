@@ -8,42 +8,50 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from chipdse.accuracy import LAWS, fit_law, fit_law_csv, get_law, perplexity
+from chipdse import accounting
+from chipdse.accounting import RequestEstimate, lone_phases, request_estimate
 from chipdse.analytic import evaluate
-from chipdse.calibrate import Calibration, Validation, calibrate, validate
+from chipdse.calibrate import (
+    Calibration,
+    Validation,
+    builtin_measurements_path,
+    calibrate,
+    load_measurements,
+    validate,
+)
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
-from chipdse.measurements import builtin_measurements_path, load_measurements
 from chipdse.search import (
-    SearchResult,
-    codesign,
-    dominated_share,
-    front_summary,
-    hypervolume,
-    matched_latency_gain,
-    pareto_figure,
-    pareto_mask,
-    run_search,
-    score_model,
-    search,
-)
-from chipdse.search_problems import (
+    LAWS,
     WORKLOADS,
     Budgets,
     ChipSizingProblem,
     CoDesignProblem,
     PlasProblem,
+    SearchProblem,
+    SearchResult,
     Workload,
+    dominated_share,
+    evaluate_phases,
+    fit_law,
+    fit_law_csv,
+    get_law,
+    hypervolume,
+    pareto_figure,
+    pareto_mask,
+    perplexity,
+    run_search,
 )
+from chipdse.search.laws import arch_inputs, check_tokens
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
-from chipdse.sim.analytic_request import request_estimate
 from microarch.area import chip_area_mm2
-from microarch.chip import Chip, PhaseMode
+from microarch.chip import Chip
 from microarch.formats import get_format
 from microarch.loader import list_chips
 from microarch.loader import load_chip as _load_chip
@@ -65,12 +73,13 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
            "calibrate", "validate", "Calibration", "Validation", "load_measurements",
            "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
-           "list_traces", "load_trace", "request_estimate", "frame_estimate", "search",
-           "codesign", "run_search", "SearchResult", "LAWS", "get_law", "fit_law", "fit_law_csv",
-           "perplexity", "front_summary", "matched_latency_gain", "score_model",
+           "list_traces", "load_trace", "request_estimate", "RequestEstimate",
+           "frame_estimate", "search", "codesign", "run_search", "SearchResult", "LAWS",
+           "get_law", "fit_law", "fit_law_csv", "perplexity", "score_model",
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
            "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem",
-           "CostOptions", "experts_touched", "phase_params", "chip_area_mm2", "chip_peak_power_w"]
+           "CostOptions", "experts_touched", "lone_phases", "chip_area_mm2",
+           "chip_peak_power_w", "STUDIES_ENTRY_POINTS"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
@@ -96,7 +105,11 @@ def make_precision(weights: str = "fp16", activations: str = "fp16", kv: str = "
 
 @dataclass(frozen=True)
 class Estimate:
-    """Latency, throughput, energy and memory of one (chip, model, workload) point."""
+    """Latency, throughput, energy and memory of one (chip, model, workload) point.
+
+    Energies follow :mod:`chipdse.accounting`: every operator's energy plus the static power of
+    the share of the chip left idle (``idle_energy_j``: the idle partition of a static chip
+    that does not power-gate), included in the phase energies and the total."""
 
     chip: str
     model: str
@@ -111,6 +124,7 @@ class Estimate:
     energy_j: float
     prefill_energy_j: float
     decode_energy_j_per_token: float
+    idle_energy_j: float
     weights_bytes: float
     kv_cache_bytes: float
     memory_bytes: float
@@ -129,24 +143,12 @@ def _f(x: Any) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
-def phase_params(chip: str | Path | Chip, options: CostOptions = CostOptions()
-                 ) -> tuple[ChipParams, ChipParams]:
-    """The resources prefill and decode each get when one request runs alone: the whole chip,
-    except on a STATIC chip, where prefill holds its partition and decode the rest."""
-    c = load_chip(chip)
-    full = ChipParams.from_chip(c, ideal=options.ideal_chip)
-    if c.phase.mode != PhaseMode.STATIC:
-        return full, full
-    ph = c.phase
-    shares = (ph.prefill_compute_share, ph.prefill_bandwidth_share, ph.prefill_sram_share)
-    return full.partition(*shares), full.partition(*(1.0 - x for x in shares))
-
-
 def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
              precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
              generate: int = 16, options: CostOptions = CostOptions()) -> Estimate:
-    """Estimate one design point (every decode step costed at its own context). On a chip with
-    a static phase partition, prefill runs on the prefill share and decode on the rest."""
+    """Estimate one design point (every decode step costed at its own context), accounted
+    as one request run alone (:mod:`chipdse.accounting`): on a chip with a static phase
+    partition, prefill runs on the prefill share and decode on the rest."""
     if batch < 1 or prompt < 1 or generate < 0:
         raise UserError(f"batch and prompt must be >= 1 and generate >= 0 "
                         f"(got batch={batch}, prompt={prompt}, generate={generate})")
@@ -155,23 +157,24 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
         raise UserError(f"{m.name} is an encoder: it has no decode phase (use generate=0)")
     p = precision or Precision()
     _check_formats(c, m, p)
-    pre_cp, dec_cp = phase_params(c, options)
-    pre = evaluate(m, pre_cp, p, batch, prompt, 0, options, decode="exact",
+    lp = lone_phases(c, options)
+    pre = evaluate(m, lp.prefill, p, batch, prompt, 0, options, decode="exact",
                    logits="last" if m.causal else "none")
-    ev = evaluate(m, dec_cp, p, batch, prompt, generate, options, decode="exact") \
+    ev = evaluate(m, lp.decode, p, batch, prompt, generate, options, decode="exact") \
         if generate else pre
     n = max(generate, 1)
-    total_s = _f(pre.prefill_s) + (_f(ev.decode.time_s) if generate else 0.0)
+    pre_s = _f(pre.prefill_s)
+    dec_s = _f(ev.decode.time_s) if generate else 0.0
+    pre_j = _f(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
+    dec_j = _f(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else 0.0
     return Estimate(
         chip=c.name, model=m.name, precision=p.label(), batch=batch, prompt_tokens=prompt,
-        generate_tokens=generate, prefill_s=_f(pre.prefill_s),
+        generate_tokens=generate, prefill_s=pre_s,
         decode_s_per_token=_f(ev.decode_s_per_token) if generate else float("nan"),
         decode_tokens_per_s=_f(ev.decode_tokens_per_s) if generate else float("nan"),
-        total_s=total_s,
-        energy_j=_f(pre.prefill.energy_j) + (_f(ev.decode.energy_j) if generate else 0.0),
-        prefill_energy_j=_f(pre.prefill.energy_j),
-        decode_energy_j_per_token=(_f(ev.decode.energy_j) / (n * batch)) if generate
-        else float("nan"),
+        total_s=pre_s + dec_s, energy_j=pre_j + dec_j, prefill_energy_j=pre_j,
+        decode_energy_j_per_token=dec_j / (n * batch) if generate else float("nan"),
+        idle_energy_j=lp.prefill_idle_w * pre_s + lp.decode_idle_w * dec_s,
         weights_bytes=_f(ev.weights_bytes), kv_cache_bytes=_f(ev.kv_cache_bytes),
         memory_bytes=_f(ev.memory_bytes), dram_capacity_bytes=_f(ev.dram_capacity_bytes),
         fits_in_memory=bool(np.asarray(ev.fits_in_memory).reshape(-1)[0]),
@@ -305,32 +308,38 @@ def chip_variant(chip: str | Path | Chip, name: str | None = None, *,
         raise UserError(f"chip_variant: {exc}") from None
 
 
+STUDIES_ENTRY_POINTS = "chipdse.studies"
+"""Entry-point group that registers studies: each entry names a module (or object) with
+``NAME``, ``QUESTION``, ``ORDER`` (reading order) and ``run(out_dir, quick, seed)`` returning a
+result with ``write(out_dir, quick, seed)`` and ``verdict_word``. chipdse never imports a study
+package itself; ``pip install`` of a package declaring the group is how a study is added."""
+
+
+def _study_modules() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=STUDIES_ENTRY_POINTS):
+        try:
+            found[ep.name] = ep.load()
+        except ImportError as exc:
+            raise UserError(f"study {ep.name!r} ({ep.value}) cannot be loaded: {exc}") from None
+    return dict(sorted(found.items(), key=lambda kv: (getattr(kv[1], "ORDER", 1000), kv[0])))
+
+
 def list_studies() -> list[tuple[str, str]]:
-    """(name, question) of every study in the ``studies`` package."""
-    reg = _studies()
-    return [(n, reg.get_study(n).QUESTION) for n in reg.REGISTRY]
+    """(name, question) of every registered study, in reading order."""
+    return [(n, mod.QUESTION) for n, mod in _study_modules().items()]
 
 
 def study(name: str, out_dir: str | Path, quick: bool = False, seed: int = 0):
-    """Run a study and write its outputs to ``out_dir``; returns its ``StudyResult``.
-
-    Studies sit above chipdse (they use only this module), so they are looked up by module
-    name at call time, like plugins, rather than imported here.
-    """
-    reg = _studies()
-    try:
-        mod = reg.get_study(name)
-    except KeyError as exc:
-        raise UserError(str(exc).strip('"')) from None
-    result = mod.run(out_dir, quick=quick, seed=seed)
-    reg.write_result(result, out_dir, quick, seed)
+    """Run a registered study and write its outputs to ``out_dir``; returns its result."""
+    mods = _study_modules()
+    if name not in mods:
+        raise UserError(f"unknown study {name!r} (known: {', '.join(mods) or 'none'})")
+    result = mods[name].run(out_dir, quick=quick, seed=seed)
+    result.write(out_dir, quick, seed)
     return result
-
-
-def _studies():
-    import importlib
-
-    return importlib.import_module("studies")
 
 
 def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None = None,
@@ -338,7 +347,8 @@ def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None
                    stream: str | None = None, options: CostOptions = CostOptions()):
     """Uncontended latency and energy of one frame (request) of a trace's stream: vision
     encoder + prefill + decode, each phase summed from the same operator costs the simulator
-    uses. ``model`` fills the trace's language model where the trace leaves it open."""
+    uses and accounted as one request run alone (:func:`chipdse.accounting.request_estimate`).
+    ``model`` fills the trace's language model where the trace leaves it open."""
     t = load_trace(trace)
     if model is not None:
         t = t.with_model(load_model(model))
@@ -352,6 +362,80 @@ def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None
         s = t.streams[names.index(stream)]
     else:
         raise UserError(f"trace {t.name} has no stream {stream!r} (streams: {', '.join(names)})")
-    pre_cp, dec_cp = phase_params(chip, options)
-    return request_estimate(s.request, pre_cp, precision or Precision(), options,
-                            decode_chip=dec_cp)
+    return request_estimate(s.request, load_chip(chip), precision or Precision(), options)
+
+
+# ---- search and co-design -----------------------------------------------------------------
+
+def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float | None]:
+    import dataclasses
+
+    if isinstance(workload, Workload):
+        w, budget = workload, None
+    else:
+        if workload not in WORKLOADS:
+            raise UserError(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
+        w, budget = WORKLOADS[workload]
+    if precision is not None:
+        w = dataclasses.replace(w, precision=precision)
+    return w, budget
+
+
+def search(chip: Any, workload: str | Workload = "driving", precision: Any = None,
+           budgets: Budgets | None = None, law: str = "plas",
+           objectives: Sequence[str] = ("loss", "latency_s"), paper_model: bool = False,
+           tokens: float = 10e9, **run: Any) -> SearchResult:
+    """PLAS on one chip (a preset name, a chip .yaml or a Chip): Pareto-optimal architectures
+    of the PLAS grid. ``workload`` is a scenario name (its latency budget applies unless
+    ``budgets`` is given) or a :class:`Workload`; ``tokens`` is the training budget of the
+    loss law (the ``plas`` law holds at 10B only); ``run`` goes to :func:`run_search`."""
+    w, budget = _workload(workload, precision)
+    b = budgets or Budgets(latency_s=budget)
+    opts = CostOptions.paper() if paper_model else CostOptions()
+    return run_search(PlasProblem(load_chip(chip), w, b, law=law, objectives=objectives,
+                                  options=opts, tokens=tokens), **run)
+
+
+def codesign(model: Any = None, workload: str | Workload = "driving", precision: Any = None,
+             budgets: Budgets | None = None, law: str = "plas",
+             objectives: Sequence[str] | None = None, template: Any = None,
+             paper_model: bool = False, tokens: float = 10e9, **run: Any) -> SearchResult:
+    """Joint co-design of chip (the :mod:`microarch.template`) and architecture (the PLAS grid);
+    with ``model`` (a preset name, a file or a ModelArch) chip sizing for that model.
+    Defaults: objectives (loss, latency, area) or, for sizing, (latency, energy, area).
+    ``tokens`` is the loss law's training budget; ``run`` goes to :func:`run_search`."""
+    w, budget = _workload(workload, precision)
+    b = budgets or Budgets(latency_s=budget)
+    opts = CostOptions.paper() if paper_model else CostOptions()
+    if model is not None:
+        p: SearchProblem = ChipSizingProblem(
+            load_model(model), w, b, objectives=objectives or ("latency_s", "energy_j",
+                                                                "area_mm2"),
+            template=template, options=opts, law=law, tokens=tokens)
+    else:
+        p = CoDesignProblem(w, b, law=law, objectives=objectives or ("loss", "latency_s",
+                                                                     "area_mm2"),
+                            template=template, options=opts, tokens=tokens)
+    return run_search(p, **run)
+
+
+def score_model(chip: Any, model: Any, workload: Workload | None = None,
+                law: str = "plas", tokens: float = 10e9,
+                options: CostOptions | None = None) -> dict[str, float]:
+    """Latencies and energy of one existing model on one chip as the searches score a design
+    (decode costed as the workload says; the one request accounting), and its predicted loss:
+    e.g. the Qwen2.5-0.5B reference of the paper's 19.42 %."""
+    check_tokens(tokens, law)
+    c, m = load_chip(chip), load_model(model)
+    w = workload or Workload()
+    ph = c.phase
+    perf = evaluate_phases(ArchArrays.from_model(m), ChipParams.from_chip(
+        c, ideal=(options or CostOptions()).ideal_chip), w, options or CostOptions(),
+        accounting.MODE_CODES[ph.mode], (ph.prefill_compute_share, ph.prefill_bandwidth_share,
+                                        ph.prefill_sram_share), ph.power_gating)
+    x = arch_inputs(m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.ffn_ratio,
+                    m.n_experts, m.top_k, m.vocab_size, m.tied_embeddings, tokens)
+    law_ = get_law(law)
+    return {"prefill_s": float(perf["prefill_s"]), "decode_s": float(perf["decode_s"]),
+            "total_s": float(perf["total_s"]), "energy_j": float(perf["energy_j"]),
+            "loss": float(law_.predict(x)), "law_in_range": bool(law_.in_range(x))}

@@ -5,6 +5,7 @@ exit status 2, ``--debug`` shows the traceback instead."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -12,6 +13,10 @@ import click
 from chipdse.errors import USER_ERRORS
 
 __all__ = ["main"]
+
+# The command line writes figures to files only: matplotlib's file backend, unless the user
+# chose another.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Each module defines COMMANDS, a list of click commands to register.
 _COMMAND_MODULES = (

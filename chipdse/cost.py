@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from chipdse.errors import UserError
-from microarch.chip import Chip, MemoryKind
-from microarch.formats import FORMATS
+from microarch.chip import Chip
+from microarch.figures import ChipFigures
 from workloads.ops import Op
 
 __all__ = ["CostOptions", "ChipParams", "OpCost", "op_cost", "Placement", "placement", "BOUNDS"]
@@ -76,105 +76,96 @@ class CostOptions:
 @dataclass(frozen=True)
 class ChipParams:
     """A chip reduced to the achieved rates the cost function needs; fields broadcast, so one
-    instance can hold many chips (arrays) for vectorised sweeps."""
+    instance can hold many chips (arrays) for vectorised sweeps. Build it with
+    :meth:`from_chip` (one chip) or :meth:`from_figures` (any :class:`ChipFigures`, e.g. a
+    template population): the one mapping from datasheet figures to achieved rates."""
 
     name: Any
-    matrix_rate: Mapping[str, Array]      # achieved ops/s for GEMMs whose operands are in fmt
-    matrix_energy: Mapping[str, Array]    # J/op for GEMMs in fmt
-    weight_only_efficiency: Array
-    sparse_speedup: Array
-    vector_rate: Array
-    sfu_rate: Array
-    vector_energy: Array
-    dram_bw: Array
-    dram_energy: Array
-    dram_capacity: Array
-    sram_bytes: Array
-    sram_bw: Array
-    sram_energy: Array
-    pinnable_bytes: Array
-    kv_capacity: Array
-    kv_bw: Array
-    kv_energy: Array
-    per_op_s: Array
-    per_expert_s: Array
+    matrix_ops_per_s: Mapping[str, Array]   # achieved ops/s of GEMMs whose operands are in fmt
+    matrix_j_per_op: Mapping[str, Array]    # J/op of GEMMs whose operands are in fmt
+    weight_only_efficiency: Array           # factor on weight-only (dequantising) GEMMs
+    sparse_2_4_speedup: Array
+    vector_ops_per_s: Array
+    sfu_ops_per_s: Array
+    vector_j_per_op: Array
+    dram_bytes_per_s: Array
+    dram_j_per_byte: Array
+    dram_capacity_bytes: Array
+    sram_capacity_bytes: Array
+    sram_bytes_per_s: Array
+    sram_j_per_byte: Array
+    pinnable_capacity_bytes: Array
+    kv_capacity_bytes: Array
+    kv_bytes_per_s: Array
+    kv_j_per_byte: Array
+    dispatch_per_op_s: Array
+    per_expert_overhead_s: Array            # 0 with a native MoE engine
     fused_attention: Array
     fused_nonlinear: Array
     fused_dequant: Array
     fused_conversion: Array
-    conversion_ops: Array
+    conversion_ops_per_element: Array
     static_power_w: Array
-    # Where pinned weights sit: the fastest scratchpad first (pin_fast_bytes at pin_fast_bw),
-    # the rest of the pinnable capacity at pin_slow_bw. None: all pinnable SRAM at sram_bw.
-    pin_fast_bytes: Array = None
-    pin_fast_bw: Array = None
-    pin_slow_bw: Array = None
-    cache_bytes: Array = None  # hardware-cache capacity (shared levels); None: sram_bytes
+    # Where pinned weights sit: the fastest scratchpad first (pin_fast_capacity_bytes at
+    # pin_fast_bytes_per_s), the rest of the pinnable capacity at pin_slow_bytes_per_s.
+    # None: all pinnable SRAM at sram_bytes_per_s.
+    pin_fast_capacity_bytes: Array = None
+    pin_fast_bytes_per_s: Array = None
+    pin_slow_bytes_per_s: Array = None
+    cache_capacity_bytes: Array = None  # hardware-cache capacity; None: sram_capacity_bytes
 
     def __post_init__(self) -> None:
-        for name, default in (("pin_fast_bytes", "pinnable_bytes"), ("pin_fast_bw", "sram_bw"),
-                              ("pin_slow_bw", "sram_bw"), ("cache_bytes", "sram_bytes")):
+        for name, default in (("pin_fast_capacity_bytes", "pinnable_capacity_bytes"),
+                              ("pin_fast_bytes_per_s", "sram_bytes_per_s"),
+                              ("pin_slow_bytes_per_s", "sram_bytes_per_s"),
+                              ("cache_capacity_bytes", "sram_capacity_bytes")):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(self, default))
 
     @classmethod
-    def from_chip(cls, chip: Chip, ideal: bool = False) -> ChipParams:
-        """Achieved rates of ``chip`` (datasheet peaks x efficiencies unless ``ideal``)."""
-        eff = chip.efficiency
-        rates, energies = {}, {}
-        for fmt in FORMATS:
-            try:
-                ex = chip.matrix.execution_format(fmt)
-            except ValueError:
-                continue  # no unit can run it; op_cost names the format if an operator needs it
-            rates[fmt] = chip.matrix.peak_dense_ops_per_s[ex] * (1.0 if ideal
-                                                                 else eff.matrix_for(ex))
-            energies[fmt] = chip.energy.matrix(ex)
-        on_chip = chip.on_chip
-        kv = chip.kv_sram
-        sram_e = max((m.energy_j_per_byte for m in on_chip), default=0.0)
+    def from_figures(cls, f: ChipFigures, ideal: bool = False) -> ChipParams:
+        """Achieved rates of the chip(s) ``f`` describes: datasheet peaks x the efficiencies
+        in ``f.efficiency``, unless ``ideal`` (efficiency 1, no dispatch or per-expert
+        overhead: the paper's roofline)."""
+        eff = f.efficiency
         e = (lambda x: 1.0) if ideal else (lambda x: x)
-        pads = sorted((m for m in on_chip if m.managed and m.pinnable_fraction > 0),
-                      key=lambda m: -m.bandwidth_bytes_per_s)
-        sram_bw = chip.sram_bandwidth_bytes_per_s * e(eff.sram)
-        if pads:
-            fast_bytes = pads[0].capacity_bytes * pads[0].pinnable_fraction
-            fast_bw = pads[0].bandwidth_bytes_per_s * e(eff.sram)
-            slow_bw = (min(m.bandwidth_bytes_per_s for m in pads[1:]) * e(eff.sram)
-                       if len(pads) > 1 else fast_bw)
-        else:
-            fast_bytes, fast_bw, slow_bw = 0.0, sram_bw, sram_bw
-        cache = sum(m.capacity_bytes for m in on_chip if m.kind == MemoryKind.SHARED
-                    and not m.managed)
+        rates = {fmt: f.matrix_peak_ops_per_s[ex] * e(eff.matrix_for(ex))
+                 for fmt, ex in f.execution_format.items()}
+        energies = {fmt: f.matrix_j_per_op[ex] for fmt, ex in f.execution_format.items()}
+        sram_e = e(eff.sram)
+        has_kv = np.asarray(f.kv_capacity_bytes) > 0
         return cls(
-            name=chip.name, matrix_rate=rates, matrix_energy=energies,
+            name=f.name, matrix_ops_per_s=rates, matrix_j_per_op=energies,
             weight_only_efficiency=e(eff.weight_only_gemm),
-            sparse_speedup=chip.matrix.sparse_2_4_speedup,
-            vector_rate=chip.vector.peak_ops_per_s * e(eff.vector),
-            sfu_rate=chip.vector.special_function_ops_per_s * e(eff.vector),
-            vector_energy=chip.energy.vector_j_per_op,
-            dram_bw=chip.dram.bandwidth_bytes_per_s * e(eff.dram),
-            dram_energy=chip.dram.energy_j_per_byte,
-            dram_capacity=chip.dram.capacity_bytes,
-            sram_bytes=chip.sram_bytes,
-            sram_bw=sram_bw,
-            sram_energy=sram_e,
-            pinnable_bytes=chip.pinnable_weight_bytes,
-            pin_fast_bytes=fast_bytes, pin_fast_bw=fast_bw, pin_slow_bw=slow_bw,
-            cache_bytes=float(cache),
-            kv_capacity=kv.capacity_bytes if kv else 0.0,
-            kv_bw=kv.bandwidth_bytes_per_s * e(eff.sram) if kv else 1.0,
-            kv_energy=kv.energy_j_per_byte if kv else 0.0,
-            per_op_s=0.0 if ideal else chip.dispatch.per_operator_s,
-            per_expert_s=0.0 if (ideal or chip.sparse.native_moe)
-            else chip.sparse.per_expert_overhead_s,
-            fused_attention=chip.dispatch.fused_attention,
-            fused_nonlinear=chip.quant.fused_nonlinear,
-            fused_dequant=chip.quant.fused_dequant,
-            fused_conversion=chip.quant.fused_conversion,
-            conversion_ops=chip.quant.conversion_ops_per_element,
-            static_power_w=chip.technology.static_power_w,
+            sparse_2_4_speedup=f.sparse_2_4_speedup,
+            vector_ops_per_s=f.vector_peak_ops_per_s * e(eff.vector),
+            sfu_ops_per_s=f.sfu_peak_ops_per_s * e(eff.vector),
+            vector_j_per_op=f.vector_j_per_op,
+            dram_bytes_per_s=f.dram_bytes_per_s * e(eff.dram),
+            dram_j_per_byte=f.dram_j_per_byte, dram_capacity_bytes=f.dram_capacity_bytes,
+            sram_capacity_bytes=f.sram_capacity_bytes,
+            sram_bytes_per_s=f.sram_bytes_per_s * sram_e, sram_j_per_byte=f.sram_j_per_byte,
+            pinnable_capacity_bytes=f.pinnable_capacity_bytes,
+            pin_fast_capacity_bytes=f.pin_fast_capacity_bytes,
+            pin_fast_bytes_per_s=f.pin_fast_bytes_per_s * sram_e,
+            pin_slow_bytes_per_s=f.pin_slow_bytes_per_s * sram_e,
+            cache_capacity_bytes=f.cache_capacity_bytes,
+            kv_capacity_bytes=f.kv_capacity_bytes,
+            kv_bytes_per_s=_sel(has_kv, f.kv_bytes_per_s * sram_e, 1.0),
+            kv_j_per_byte=_sel(has_kv, f.kv_j_per_byte, 0.0),
+            dispatch_per_op_s=0.0 if ideal else f.dispatch_per_op_s,
+            per_expert_overhead_s=0.0 if ideal else _sel(f.native_moe, 0.0,
+                                                         f.per_expert_overhead_s),
+            fused_attention=f.fused_attention, fused_nonlinear=f.fused_nonlinear,
+            fused_dequant=f.fused_dequant, fused_conversion=f.fused_conversion,
+            conversion_ops_per_element=f.conversion_ops_per_element,
+            static_power_w=f.static_power_w,
         )
+
+    @classmethod
+    def from_chip(cls, chip: Chip, ideal: bool = False) -> ChipParams:
+        """Achieved rates of ``chip`` (:meth:`from_figures` of its :class:`ChipFigures`)."""
+        return cls.from_figures(ChipFigures.of(chip), ideal)
 
     @classmethod
     def stack(cls, params: Sequence[ChipParams]) -> ChipParams:
@@ -182,7 +173,7 @@ class ChipParams:
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             vals = [getattr(p, f.name) for p in params]
-            if f.name in ("matrix_rate", "matrix_energy"):
+            if f.name in _FORMAT_FIELDS:
                 common = set.intersection(*(set(v) for v in vals))
                 kw[f.name] = {k: np.array([v[k] for v in vals], dtype=float) for k in common}
             elif f.name == "name":
@@ -196,7 +187,7 @@ class ChipParams:
         kw: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ("matrix_rate", "matrix_energy"):
+            if f.name in _FORMAT_FIELDS:
                 kw[f.name] = {k: fn(np.asarray(x)) for k, x in v.items()}
             elif f.name == "name":
                 kw[f.name] = v
@@ -211,22 +202,30 @@ class ChipParams:
         """This chip with ``compute`` times its engines and ``bandwidth`` times its DRAM
         bandwidth (what-if scaling; a partition of the chip is :meth:`partition`)."""
         return self.replace(
-            matrix_rate={k: v * compute for k, v in self.matrix_rate.items()},
-            vector_rate=self.vector_rate * compute, sfu_rate=self.sfu_rate * compute,
-            dram_bw=self.dram_bw * bandwidth)
+            matrix_ops_per_s={k: v * compute for k, v in self.matrix_ops_per_s.items()},
+            vector_ops_per_s=self.vector_ops_per_s * compute,
+            sfu_ops_per_s=self.sfu_ops_per_s * compute,
+            dram_bytes_per_s=self.dram_bytes_per_s * bandwidth)
 
     def partition(self, compute: Array, bandwidth: Array, sram: Array) -> ChipParams:
         """One partition of this chip holding ``compute`` of its engines (and their static
         power), ``bandwidth`` of its DRAM and KV-SRAM bandwidth, and ``sram`` of its shared /
         local SRAM (capacity, pinnable capacity and bandwidth). The KV SRAM's capacity is not
-        split: prefill writes the cache that decode reads. Static partitions and the
-        reconfigurable splits of the simulator and the search are all built here."""
+        split: prefill writes the cache that decode reads. Every partition (static, the
+        reconfigurable splits of the simulator, the search) is built here."""
         return self.scaled(compute=compute, bandwidth=bandwidth).replace(
-            sram_bytes=self.sram_bytes * sram, pinnable_bytes=self.pinnable_bytes * sram,
-            sram_bw=self.sram_bw * sram, kv_bw=self.kv_bw * bandwidth,
-            pin_fast_bytes=self.pin_fast_bytes * sram, pin_fast_bw=self.pin_fast_bw * sram,
-            pin_slow_bw=self.pin_slow_bw * sram, cache_bytes=self.cache_bytes * sram,
+            sram_capacity_bytes=self.sram_capacity_bytes * sram,
+            pinnable_capacity_bytes=self.pinnable_capacity_bytes * sram,
+            sram_bytes_per_s=self.sram_bytes_per_s * sram,
+            kv_bytes_per_s=self.kv_bytes_per_s * bandwidth,
+            pin_fast_capacity_bytes=self.pin_fast_capacity_bytes * sram,
+            pin_fast_bytes_per_s=self.pin_fast_bytes_per_s * sram,
+            pin_slow_bytes_per_s=self.pin_slow_bytes_per_s * sram,
+            cache_capacity_bytes=self.cache_capacity_bytes * sram,
             static_power_w=self.static_power_w * compute)
+
+
+_FORMAT_FIELDS = ("matrix_ops_per_s", "matrix_j_per_op")
 
 
 @dataclass
@@ -286,11 +285,11 @@ class Placement:
     """Where data lives for one pass: the chip-and-model facts every operator of the pass
     shares (computed once per pass by :func:`placement`)."""
 
-    pinned_fraction: Array    # share of the weights resident in SRAM
-    pinned_bw: Array          # bandwidth at which the resident weights are read
-    kv_sram_fraction: Array   # share of the KV cache in KV SRAM
-    tile: Array               # GEMM tile edge (elements) from the on-chip buffer
-    act_onchip_limit: Array   # activation tensors up to this size stay on chip
+    pinned_fraction: Array          # share of the weights resident in SRAM
+    pinned_bytes_per_s: Array       # bandwidth at which the resident weights are read
+    kv_sram_fraction: Array         # share of the KV cache in KV SRAM
+    tile_elements: Array            # GEMM tile edge (elements) from the on-chip buffer
+    act_onchip_limit_bytes: Array   # activation tensors up to this size stay on chip
 
 
 def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array) -> Placement:
@@ -301,26 +300,29 @@ def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Arra
     in half of it. Tiles and on-chip activations use what the pinned weights leave free (at
     least :data:`_MIN_FREE_SRAM_FRACTION` of the SRAM)."""
     wt = np.maximum(np.asarray(weights_total_bytes, dtype=float), 1.0)
-    if np.any(np.asarray(chip.pinnable_bytes) > 0):
-        w_fast = np.minimum(wt, chip.pin_fast_bytes)
-        w_slow = np.minimum(wt - w_fast, np.maximum(chip.pinnable_bytes - chip.pin_fast_bytes,
-                                                    0.0))
+    if np.any(np.asarray(chip.pinnable_capacity_bytes) > 0):
+        w_fast = np.minimum(wt, chip.pin_fast_capacity_bytes)
+        w_slow = np.minimum(wt - w_fast, np.maximum(
+            chip.pinnable_capacity_bytes - chip.pin_fast_capacity_bytes, 0.0))
         pinned_bytes = w_fast + w_slow
-        read_s = np.maximum(w_fast / chip.pin_fast_bw, w_slow / chip.pin_slow_bw)
-        pinned_bw = np.where(read_s > 0, pinned_bytes / np.maximum(read_s, 1e-30), chip.sram_bw)
-        cached = wt <= _CACHE_FIT_FRACTION * chip.cache_bytes
+        read_s = np.maximum(w_fast / chip.pin_fast_bytes_per_s,
+                            w_slow / chip.pin_slow_bytes_per_s)
+        pinned_bw = np.where(read_s > 0, pinned_bytes / np.maximum(read_s, 1e-30),
+                             chip.sram_bytes_per_s)
+        cached = wt <= _CACHE_FIT_FRACTION * chip.cache_capacity_bytes
         pinned_bytes = np.where(pinned_bytes > 0, pinned_bytes, np.where(cached, wt, 0.0))
-        pinned_bw = np.where(w_fast > 0, pinned_bw, chip.sram_bw)
+        pinned_bw = np.where(w_fast > 0, pinned_bw, chip.sram_bytes_per_s)
     else:
-        pinned_bytes = _sel(wt <= _CACHE_FIT_FRACTION * chip.cache_bytes, wt, 0.0)
-        pinned_bw = chip.sram_bw
+        pinned_bytes = _sel(wt <= _CACHE_FIT_FRACTION * chip.cache_capacity_bytes, wt, 0.0)
+        pinned_bw = chip.sram_bytes_per_s
     pinned = pinned_bytes / wt
-    if _zero(chip.kv_capacity):
+    if _zero(chip.kv_capacity_bytes):
         kv_frac: Array = 0.0
     else:
         kt = np.asarray(kv_total_bytes, dtype=float)
-        kv_frac = np.minimum(1.0, chip.kv_capacity / np.maximum(kt, 1.0))
-    free = np.maximum(chip.sram_bytes - pinned_bytes, chip.sram_bytes * _MIN_FREE_SRAM_FRACTION)
+        kv_frac = np.minimum(1.0, chip.kv_capacity_bytes / np.maximum(kt, 1.0))
+    free = np.maximum(chip.sram_capacity_bytes - pinned_bytes,
+                      chip.sram_capacity_bytes * _MIN_FREE_SRAM_FRACTION)
     tile = np.sqrt(np.maximum(free * _TILE_BUFFER_FRACTION, 1.0) / 4.0)
     return Placement(pinned, pinned_bw, kv_frac, tile, free * _ACT_ONCHIP_FRACTION)
 
@@ -345,20 +347,20 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
 
     # ---- compute ---------------------------------------------------------------------
     if op.engine == "matrix":
-        if op.fmt not in chip.matrix_rate:
+        if op.fmt not in chip.matrix_ops_per_s:
             raise UserError(f"chip {chip.name} cannot execute {op.fmt} GEMMs "
-                            f"(operator {op.name}; it runs {', '.join(sorted(chip.matrix_rate))})")
-        rate = chip.matrix_rate[op.fmt]
+                            f"(operator {op.name}; it runs {', '.join(sorted(chip.matrix_ops_per_s))})")
+        rate = chip.matrix_ops_per_s[op.fmt]
         if op.weight_only:
             rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)
         if op.sparse24:
-            rate = rate * chip.sparse_speedup
+            rate = rate * chip.sparse_2_4_speedup
         matrix_s = op.flops / rate
         if _zero(op.vector_ops) and _zero(op.sfu_ops):
             vec_s: Array = zero
             compute = matrix_s
         else:
-            vec_s = op.vector_ops / chip.vector_rate + op.sfu_ops / chip.sfu_rate
+            vec_s = op.vector_ops / chip.vector_ops_per_s + op.sfu_ops / chip.sfu_ops_per_s
             if op.kind == "attention":
                 # Fused: softmax overlaps the matrix work inside one kernel. Unfused: separate
                 # kernels run one after another.
@@ -370,16 +372,16 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
                 compute = matrix_s + vec_s
         if with_bound:
             vector_bound = np.asarray(vec_s) > np.asarray(matrix_s)
-        flops_energy = op.flops * chip.matrix_energy[op.fmt]
+        flops_energy = op.flops * chip.matrix_j_per_op[op.fmt]
         if op.sparse24:  # the sparse engine skips the pruned half of the MACs
-            flops_energy = flops_energy / chip.sparse_speedup
+            flops_energy = flops_energy / chip.sparse_2_4_speedup
     else:
         vec_ops = op.vector_ops
         if not _zero(op.convert_elements):
-            vec_ops = vec_ops + op.convert_elements * chip.conversion_ops
-        compute = vec_ops / chip.vector_rate
+            vec_ops = vec_ops + op.convert_elements * chip.conversion_ops_per_element
+        compute = vec_ops / chip.vector_ops_per_s
         if not _zero(op.sfu_ops):
-            compute = compute + op.sfu_ops / chip.sfu_rate
+            compute = compute + op.sfu_ops / chip.sfu_ops_per_s
         flops_energy = zero
         if op.kind == "nonlinear":
             gone: Any = chip.fused_nonlinear
@@ -394,8 +396,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
 
     vec_energy = op.vector_ops + op.sfu_ops
     if not _zero(op.convert_elements):
-        vec_energy = vec_energy + op.convert_elements * chip.conversion_ops
-    vec_energy = vec_energy * chip.vector_energy
+        vec_energy = vec_energy + op.convert_elements * chip.conversion_ops_per_element
+    vec_energy = vec_energy * chip.vector_j_per_op
 
     # ---- weights ---------------------------------------------------------------------
     if _zero(op.weight_bytes):
@@ -404,8 +406,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     else:
         w_bytes = op.weight_bytes  # 2:4 weights are already stored compressed
         if op.kind == "gemm" and options.tiling:
-            w_reread = np.maximum(1.0, op.gemm_m / where.tile)
-            a_reread = np.maximum(1.0, op.gemm_n / where.tile)
+            w_reread = np.maximum(1.0, op.gemm_m / where.tile_elements)
+            a_reread = np.maximum(1.0, op.gemm_n / where.tile_elements)
         else:
             w_reread, a_reread = 1.0, 1.0
         w_total = w_bytes * w_reread
@@ -415,25 +417,25 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
             # Without a fused dequantiser, a vector pass widens the weights and writes them
             # back (2-byte result, written then read).
             unf = np.logical_not(chip.fused_dequant)
-            extra_ops = _sel(unf, op.weight_elements * chip.conversion_ops, 0.0)
-            serial = serial + extra_ops / chip.vector_rate
+            extra_ops = _sel(unf, op.weight_elements * chip.conversion_ops_per_element, 0.0)
+            serial = serial + extra_ops / chip.vector_ops_per_s
             dram_extra = _sel(unf, op.weight_elements * _DEQUANT_BYTES * 2.0, 0.0)
             dispatches = dispatches + _sel(unf, 1.0, 0.0)
-            vec_energy = vec_energy + extra_ops * chip.vector_energy
+            vec_energy = vec_energy + extra_ops * chip.vector_j_per_op
 
     # ---- activations -----------------------------------------------------------------
     if options.activation_traffic:
         act = op.act_in_bytes * a_reread + op.act_out_bytes
         if op.engine == "vector":
             act = _sel(dispatches > 0, act, 0.0)
-        big = np.asarray(op.act_in_bytes) > where.act_onchip_limit
+        big = np.asarray(op.act_in_bytes) > where.act_onchip_limit_bytes
         act_dram = _sel(big, act, 0.0)
         act_sram = act - act_dram
     else:
         act_dram = act_sram = zero
     if op.kind == "attention":
         scores = op.score_bytes * _UNFUSED_SCORE_PASSES
-        big = np.asarray(op.score_bytes) > where.act_onchip_limit
+        big = np.asarray(op.score_bytes) > where.act_onchip_limit_bytes
         score_traffic = _sel(chip.fused_attention, 0.0, scores)
         act_dram = act_dram + _sel(big, score_traffic, 0.0)
         act_sram = act_sram + _sel(big, 0.0, score_traffic)
@@ -450,13 +452,13 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
 
     dram_bytes = _sum(w_dram, act_dram, kv_dram, dram_extra)
     sram_bytes = _sum(w_sram, act_sram)
-    dram_s = dram_bytes / chip.dram_bw
-    sram_s = _sum(0.0 if _zero(w_sram) else w_sram / where.pinned_bw,
-                  0.0 if _zero(act_sram) else act_sram / chip.sram_bw)
-    kv_s = zero if _zero(kv_sram) else kv_sram / chip.kv_bw
-    overhead = dispatches * chip.per_op_s
+    dram_s = dram_bytes / chip.dram_bytes_per_s
+    sram_s = _sum(0.0 if _zero(w_sram) else w_sram / where.pinned_bytes_per_s,
+                  0.0 if _zero(act_sram) else act_sram / chip.sram_bytes_per_s)
+    kv_s = zero if _zero(kv_sram) else kv_sram / chip.kv_bytes_per_s
+    overhead = dispatches * chip.dispatch_per_op_s
     if not _zero(op.experts):
-        overhead = overhead + op.experts * chip.per_expert_s
+        overhead = overhead + op.experts * chip.per_expert_overhead_s
     busy = _max(compute, dram_s, sram_s, kv_s)
     time_s = _sum(busy, serial, overhead)
 
@@ -468,10 +470,10 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     else:
         bound = -1
 
-    energy = _sum(flops_energy, vec_energy, dram_bytes * (chip.dram_energy + chip.sram_energy),
-                  sram_bytes * chip.sram_energy, chip.static_power_w * time_s)
+    energy = _sum(flops_energy, vec_energy, dram_bytes * (chip.dram_j_per_byte + chip.sram_j_per_byte),
+                  sram_bytes * chip.sram_j_per_byte, chip.static_power_w * time_s)
     if not _zero(kv_sram):
-        energy = energy + kv_sram * chip.kv_energy
+        energy = energy + kv_sram * chip.kv_j_per_byte
     return OpCost(time_s=time_s, compute_s=compute, dram_s=dram_s, sram_s=sram_s, kv_s=kv_s,
                   serial_s=serial, overhead_s=overhead, energy_j=energy, dram_bytes=dram_bytes,
                   sram_bytes=sram_bytes, kv_bytes=kv_sram, bound=bound)

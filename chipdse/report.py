@@ -1,17 +1,17 @@
-"""Tables and plots: the roofline with operators placed on it."""
+"""Plots: the roofline with operators placed on it, and predicted vs measured.
+
+Figures are built with pyplot; the backend is the application's choice (the command line
+selects the file-only Agg backend), never this module's."""
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; no display is assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from microarch.chip import Chip
 
-from microarch.chip import Chip  # noqa: E402
-
-__all__ = ["roofline_figure"]
+__all__ = ["roofline_figure", "scatter_figure"]
 
 _PHASE_COLOURS = {"prefill": "tab:blue", "decode": "tab:orange"}
 
@@ -62,4 +62,44 @@ def roofline_figure(chip: Chip, ops: pd.DataFrame, title: str = ""):
     ax.set_title(title or chip.name)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, which="both", alpha=0.2)
+    return fig
+
+
+def scatter_figure(results: pd.DataFrame, title: str = "chipdse predicted vs measured"):
+    """Log-log predicted vs measured, one panel per phase, one colour per device; filled
+    markers: the chips as they are; open markers: leave-one-model-out."""
+    phases = [p for p in ("decode", "prefill") if (results.phase == p).any()]
+    fig, axes = plt.subplots(1, max(len(phases), 1), figsize=(5.2 * max(len(phases), 1), 4.8),
+                             squeeze=False)
+    devices = sorted(results.device.unique())
+    colours = plt.get_cmap("tab10")
+    for ax, phase in zip(axes[0], phases):
+        t = results[results.phase == phase]
+        for i, dev in enumerate(devices):
+            d = t[t.device == dev]
+            if d.empty:
+                continue
+            c = colours(i % 10)
+            ax.scatter(d.measured, d.predicted, color=c, s=22, label=dev)
+            if "loo_predicted" in d:
+                ax.scatter(d.measured, d.loo_predicted, facecolors="none", edgecolors=c, s=30)
+        lo = float(np.nanmin([t.measured.min(), t.predicted.min()])) / 1.5
+        hi = float(np.nanmax([t.measured.max(), t.predicted.max()])) * 1.5
+        xs = np.array([lo, hi])
+        ax.plot(xs, xs, color="black", lw=0.8)
+        for f, ls in ((0.1, ":"), (0.2, "--")):
+            ax.plot(xs, xs * (1 + f), color="grey", lw=0.6, ls=ls)
+            ax.plot(xs, xs * (1 - f), color="grey", lw=0.6, ls=ls)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        unit = "tokens/s (aggregate)" if phase == "decode" else "s"
+        ax.set_xlabel(f"measured {phase} {unit}")
+        ax.set_ylabel(f"predicted {phase} {unit}")
+        ax.set_title(f"{phase} (lines: ±10 %, ±20 %)", fontsize=9)
+        ax.grid(True, which="both", lw=0.3, alpha=0.5)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{title}\nfilled: chip as loaded; open: leave-one-model-out", fontsize=9)
+    fig.tight_layout()
     return fig

@@ -340,11 +340,6 @@ class Efficiency:
         """Achieved matrix efficiency for execution format ``fmt``."""
         return self.matrix.get(get_format(fmt).name, self.matrix["default"])
 
-    @staticmethod
-    def ideal() -> Efficiency:
-        """Every efficiency 1: the paper's pure roofline."""
-        return Efficiency()
-
 
 @dataclass(frozen=True)
 class Chip:

@@ -59,6 +59,7 @@ from microarch.chip import (
     Technology,
     VectorUnit,
 )
+from microarch.figures import ChipFigures
 from microarch.formats import FORMATS
 from microarch.power import (
     cpu_power_w,
@@ -123,6 +124,9 @@ class ChipTemplate:
         reconfiguration_latency_s: RECONFIGURABLE mode switch cost.
         cpu_cores / uncore_mm2: fixed CPU cluster and uncore (area and power).
         float_formats: float formats of the matrix lanes (area).
+        fused_dequant: weight-only formats are dequantised in the matrix data path.
+        conversion_ops_per_element: vector ops to (de)quantise one activation element
+            (assumption: a scale multiply and a round / convert, as the GPU presets).
     """
 
     name: str = "template"
@@ -142,6 +146,8 @@ class ChipTemplate:
     cpu_cores: Mapping[str, int] = field(default_factory=lambda: {"a78ae": 12})
     uncore_mm2: float = AUTOMOTIVE_UNCORE_MM2
     float_formats: tuple[str, ...] = ("fp16", "bf16", "fp8")
+    fused_dequant: bool = True
+    conversion_ops_per_element: float = 2.0
 
     @property
     def shares(self) -> tuple[float, float, float]:
@@ -162,10 +168,10 @@ class ChipTemplate:
         """Datasheet figures of a population of designs (each variable an array or scalar of
         option *values*, all broadcast together).
 
-        Returns peaks per format (``matrix_peak[fmt]``, ops/s), ``matrix_energy[fmt]`` (J/op),
-        vector / SFU rates, memory capacities, bandwidths and energies, engine flags, phase
-        mode code (index in PhaseMode), ``area`` (breakdown, mm^2), ``static_power_w``,
-        ``peak_power`` (breakdown, W), plus the family's efficiency and dispatch terms.
+        Returns ``figures`` (:class:`~microarch.figures.ChipFigures` of the population, the
+        family's efficiency and dispatch terms included), ``phase_mode`` (index in PhaseMode),
+        ``area`` (breakdown, mm^2), ``peak_power`` (breakdown, W), ``static_share`` and
+        ``reconfiguration_latency_s``.
         """
         missing = set(VARIABLES) - set(design)
         extra = set(design) - set(VARIABLES)
@@ -223,17 +229,28 @@ class ChipTemplate:
         power = peak_power_w(draw, 1.0, vec_peak, vec_e, dram_bw, dram_e, sram_busy_bw,
                              sram_busy_e, static_w, cpu_power_w(self.cpu_cores))
         fam = self._family()
+        figures = ChipFigures(
+            name=self.name, execution_format=dict(_EXEC),
+            matrix_peak_ops_per_s=peaks,
+            matrix_j_per_op={f: m_energy[f] for f in _RATE_VS_INT8},
+            sparse_2_4_speedup=1.0, vector_peak_ops_per_s=vec_peak,
+            sfu_peak_ops_per_s=sfu_peak, vector_j_per_op=vec_e,
+            dram_capacity_bytes=bus * self.dram_bytes_per_bus_bit, dram_bytes_per_s=dram_bw,
+            dram_j_per_byte=dram_e, sram_capacity_bytes=sram_cap, sram_bytes_per_s=sram_bw,
+            sram_j_per_byte=sram_e, pinnable_capacity_bytes=sram_cap * self.pinnable_fraction,
+            pin_fast_capacity_bytes=sram_cap * self.pinnable_fraction,
+            pin_fast_bytes_per_s=sram_bw, pin_slow_bytes_per_s=sram_bw,
+            cache_capacity_bytes=0.0,  # one software-managed scratchpad, no cache
+            kv_capacity_bytes=kv_cap, kv_bytes_per_s=np.where(kv_cap > 0, kv_bw, 1.0),
+            kv_j_per_byte=np.where(kv_cap > 0, kv_e, 0.0),
+            dispatch_per_op_s=fam["dispatch"].per_operator_s,
+            fused_attention=fam["dispatch"].fused_attention, native_moe=moe,
+            per_expert_overhead_s=fam["per_expert_overhead_s"],
+            fused_dequant=self.fused_dequant, fused_nonlinear=fnl, fused_conversion=fnl,
+            conversion_ops_per_element=self.conversion_ops_per_element,
+            static_power_w=static_w, efficiency=fam["efficiency"])
         return {
-            "matrix_peak": peaks, "matrix_energy": matrix_energy, "exec_format": dict(_EXEC),
-            "vector_peak": vec_peak, "sfu_peak": sfu_peak, "vector_energy": vec_e,
-            "dram_bandwidth": dram_bw, "dram_capacity": bus * self.dram_bytes_per_bus_bit,
-            "dram_energy": dram_e, "sram_capacity": sram_cap, "sram_bandwidth": sram_bw,
-            "sram_energy": sram_e, "pinnable_bytes": sram_cap * self.pinnable_fraction,
-            "kv_capacity": kv_cap, "kv_bandwidth": kv_bw, "kv_energy": kv_e,
-            "native_moe": moe, "fused_nonlinear": fnl, "phase_mode": modes,
-            "area": area, "static_power_w": static_w, "peak_power": power,
-            "efficiency": fam["efficiency"], "dispatch": fam["dispatch"],
-            "per_expert_overhead_s": fam["per_expert_overhead_s"],
+            "figures": figures, "phase_mode": modes, "area": area, "peak_power": power,
             "static_share": self.static_share,
             "reconfiguration_latency_s": self.reconfiguration_latency_s,
         }
@@ -242,19 +259,20 @@ class ChipTemplate:
     def build_chip(self, name: str | None = None, **design: Any) -> Chip:
         """The :class:`Chip` of one design (every variable a single option value)."""
         a = self.arrays(**design)
+        f = a["figures"]
         s = lambda x: float(np.asarray(x).reshape(-1)[0])  # noqa: E731
         fam = self._family()
         node = s(design["node_nm"])
         levels = [
-            MemoryLevel("dram", MemoryKind.DRAM, s(a["dram_capacity"]), s(a["dram_bandwidth"]),
-                        s(a["dram_energy"])),
-            MemoryLevel("sram", MemoryKind.SHARED, s(a["sram_capacity"]),
-                        s(a["sram_bandwidth"]), s(a["sram_energy"]), managed=True,
+            MemoryLevel("dram", MemoryKind.DRAM, s(f.dram_capacity_bytes),
+                        s(f.dram_bytes_per_s), s(f.dram_j_per_byte)),
+            MemoryLevel("sram", MemoryKind.SHARED, s(f.sram_capacity_bytes),
+                        s(f.sram_bytes_per_s), s(f.sram_j_per_byte), managed=True,
                         pinnable_fraction=self.pinnable_fraction),
         ]
-        if s(a["kv_capacity"]) > 0:
-            levels.append(MemoryLevel("kv_sram", MemoryKind.KV, s(a["kv_capacity"]),
-                                      s(a["kv_bandwidth"]), s(a["kv_energy"]), managed=True))
+        if s(f.kv_capacity_bytes) > 0:
+            levels.append(MemoryLevel("kv_sram", MemoryKind.KV, s(f.kv_capacity_bytes),
+                                      s(f.kv_bytes_per_s), s(f.kv_j_per_byte), managed=True))
         fused = bool(np.asarray(design["fused_nonlinear"]).reshape(-1)[0])
         label = name or "template-" + "-".join(
             f"{k}{np.asarray(design[k]).reshape(-1)[0]}" for k in VARIABLES)
@@ -262,17 +280,19 @@ class ChipTemplate:
             name=label,
             description="chipdse parametric dataflow NPU (microarch.template)",
             family=self.family,
-            matrix=MatrixUnit({f: s(p) for f, p in a["matrix_peak"].items()}),
-            vector=VectorUnit(s(a["vector_peak"]), s(a["sfu_peak"])),
+            matrix=MatrixUnit({k: s(p) for k, p in f.matrix_peak_ops_per_s.items()}),
+            vector=VectorUnit(s(f.vector_peak_ops_per_s), s(f.sfu_peak_ops_per_s)),
             memory=tuple(levels),
             technology=Technology(
                 process=PROCESS_BY_NODE.get(int(node), f"{node:g} nm"), node_nm=node,
-                clock_hz=s(design["clock_ghz"]) * 1e9, static_power_w=s(a["static_power_w"]),
+                clock_hz=s(design["clock_ghz"]) * 1e9, static_power_w=s(f.static_power_w),
                 tdp_w=s(a["peak_power"]["total_w"]), die_area_mm2=s(a["area"]["total_mm2"])),
             energy=Energy(default_matrix_energy(node), default_vector_energy(node)),
             sparse=SparseEngine(native_moe=bool(np.asarray(design["native_moe"]).reshape(-1)[0]),
                                 per_expert_overhead_s=fam["per_expert_overhead_s"]),
-            quant=QuantEngine(fused_dequant=True, fused_nonlinear=fused, fused_conversion=fused),
+            quant=QuantEngine(fused_dequant=self.fused_dequant, fused_nonlinear=fused,
+                              fused_conversion=fused,
+                              conversion_ops_per_element=self.conversion_ops_per_element),
             phase=PhaseResources(mode=str(np.asarray(design["phase_mode"]).reshape(-1)[0]),
                                  prefill_compute_share=self.static_share,
                                  prefill_bandwidth_share=self.static_share,

@@ -63,6 +63,10 @@ class StudyResult:
     def verdict_word(self) -> str:
         return {True: "SUPPORTED", False: "NOT SUPPORTED", None: "MIXED"}[self.supports]
 
+    def write(self, out_dir: str | Path, quick: bool, seed: int) -> Path:
+        """Write results.csv, the extra tables, the figures, verdict.md and config.json."""
+        return write_result(self, out_dir, quick, seed)
+
     def verdict_markdown(self) -> str:
         setup = "\n".join(f"- {s}" for s in self.setup)
         return (f"# {self.name}\n\n**Question.** {self.question}\n\n**Setup.**\n{setup}\n\n"

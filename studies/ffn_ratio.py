@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult
 
 NAME = "ffn-ratio"
+ORDER = 5  # reading order in `chipdse study list`
 QUESTION = ("Under each scenario latency budget on Orin, Thor and M100, is the loss-optimal FFN "
             "ratio below the conventional 4x, and how much loss does forcing r = 4 cost?")
 CHIPS = ("jetson-agx-orin-64gb", "jetson-agx-thor", "li-m100")

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult, write_result  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult, write_result
 
 NAME = "int8-speedup"
+ORDER = 6  # reading order in `chipdse study list`
 QUESTION = ("Is the end-to-end INT8-over-FP16 speed-up within the claimed 1.3-1.6x on a "
             "conventional GPU-style chip, and near 2x on a chip with native mixed precision "
             "and fused operators?")

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult, span  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult, span
 
 NAME = "mach100-vs-thor"
+ORDER = 7  # reading order in `chipdse study list`
 QUESTION = ("Does the Li Auto M100 (and Mach-100-style variants with KV SRAM, a native MoE "
             "engine, phase reconfiguration or more SRAM) reach the claimed 2x (LLM) and 3x (VLA) "
             "effective compute of a DRIVE Thor-U, at what area, peak power and energy per frame?")

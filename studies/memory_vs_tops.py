@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult, span  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult, span
 
 NAME = "memory-vs-tops"
+ORDER = 3  # reading order in `chipdse study list`
 QUESTION = ("For the driving VLA frame, how elastic is latency to DRAM bandwidth, to peak TOPS "
             "and to SRAM / KV-cache SRAM size around Orin and Thor, and does bandwidth matter more "
             "than TOPS?")

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import MOE_DOMINANCE_SHARE, StudyResult, span  # noqa: E402
+from chipdse import api
+from studies.base import MOE_DOMINANCE_SHARE, StudyResult, span
 
 NAME = "moe-batch1"
+ORDER = 2  # reading order in `chipdse study list`
 QUESTION = ("Do MoE designs dominate the loss-vs-latency frontier of the PLAS grid at batch 1 on "
             "Orin and Thor, and at what batch size does the MoE share of the frontier fall "
             "below 50 %?")

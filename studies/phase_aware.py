@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult, span  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult, span
 
 NAME = "phase-aware"
+ORDER = 4  # reading order in `chipdse study list`
 QUESTION = ("Do phase-aware (static-partition or reconfigurable) chips give lower p99 latency, "
             "fewer deadline misses and less jitter than a fixed chip on the 10 Hz drive loop and "
             "a mixed perception + VLA trace, and at what energy per frame?")

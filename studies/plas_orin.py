@@ -18,18 +18,18 @@ budget. Two cost models: chipdse's calibrated one and the paper's pure roofline
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import MOE_DOMINANCE_SHARE, StudyResult  # noqa: E402
+from chipdse import api
+from studies.base import MOE_DOMINANCE_SHARE, StudyResult
 
 NAME = "plas-orin"
+ORDER = 1  # reading order in `chipdse study list`
 QUESTION = ("On Jetson AGX Orin, are the loss-vs-latency Pareto fronts of the PLAS grid all MoE, "
             "top-1, shallow (< 20 layers) and narrow in the FFN (r < 4), and how much lower is "
             "the predicted perplexity than Qwen2.5-0.5B's at its latency (paper: 19.42 %)?")
@@ -51,6 +51,46 @@ CLAIMS = (("moe", "MoE designs on the front", "share_moe", MOE_DOMINANCE_SHARE),
           ("r_lt_4", "front designs with r < 4", "share_r_lt_4", 0.5))
 
 
+def front_summary(front: pd.DataFrame) -> dict[str, Any]:
+    """Shares of the front's designs by kind: MoE, top-1 routing, expert counts, depth and FFN
+    ratio (the paper's Sec. 5 observations)."""
+    if front.empty:
+        return {"n": 0}
+    moe = front["n_experts"] > 1
+    out = {
+        "n": int(len(front)),
+        "share_moe": float(moe.mean()),
+        "share_top1_of_moe": float((front.loc[moe, "top_k"] == 1).mean()) if moe.any()
+        else float("nan"),
+        "share_e8_of_moe": float((front.loc[moe, "n_experts"] == 8).mean()) if moe.any()
+        else float("nan"),
+        "share_e16_of_moe": float((front.loc[moe, "n_experts"] == 16).mean()) if moe.any()
+        else float("nan"),
+        "share_layers_lt_20": float((front["n_layers"] < 20).mean()),
+        "median_layers": float(front["n_layers"].median()),
+        "median_d_model": float(front["d_model"].median()),
+        "share_r_lt_4": float((front["ffn_ratio"] < 4).mean()),
+        "share_r_lt_1": float((front["ffn_ratio"] < 1).mean()),
+        "median_r": float(front["ffn_ratio"].median()),
+    }
+    return out
+
+
+def matched_latency_gain(frame: pd.DataFrame, reference_latency_s: float,
+                         reference_loss: float, metric: str = "total_s") -> dict[str, Any]:
+    """The lowest-loss design no slower than a reference model, and its predicted perplexity
+    reduction ``1 - exp(loss) / exp(reference_loss)`` (the paper's 19.42 % comparison)."""
+    ok = frame[(frame[metric] <= reference_latency_s) & frame["feasible"]]
+    if ok.empty:
+        return {"found": False}
+    best = ok.loc[ok["loss"].idxmin()]
+    ratio = 1.0 - float(np.exp(best["loss"] - reference_loss))
+    return {"found": True, "reference_latency_s": float(reference_latency_s),
+            "reference_loss": float(reference_loss), "best_loss": float(best["loss"]),
+            "best_latency_s": float(best[metric]), "perplexity_reduction": ratio,
+            "best": {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()}}
+
+
 def _precisions() -> dict[str, object]:
     return {"fp16": api.make_precision("fp16", "fp16", "fp16"),
             "int8": api.make_precision("int8", "int8", "fp16")}
@@ -69,7 +109,7 @@ def _front(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _summary(front: pd.DataFrame) -> dict:
-    s = api.front_summary(front)
+    s = front_summary(front)
     moe = front[front["is_moe"]]
     s.update(median_experts_moe=float(moe["n_experts"].median()) if len(moe) else np.nan,
              mean_experts_moe=float(moe["n_experts"].mean()) if len(moe) else np.nan,
@@ -119,7 +159,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
             frame = _with_gqa(res.frame)
             frames[(model_label, pname)] = frame
             ref = api.score_model(chip, ref_model, w, options=options)
-            gain = api.matched_latency_gain(frame, ref["total_s"], ref["loss"], "total_s")
+            gain = matched_latency_gain(frame, ref["total_s"], ref["loss"], "total_s")
             best = gain.get("best", {})
             refs.append(dict(cost_model=model_label, precision=pname,
                              reference=REFERENCE, ref_prefill_ms=ref["prefill_s"] * 1e3,

@@ -35,17 +35,16 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from chipdse import api  # noqa: E402
-from studies.base import StudyResult, span  # noqa: E402
+from chipdse import api
+from studies.base import StudyResult, span
 
 NAME = "scenario-chips"
+ORDER = 8  # reading order in `chipdse study list`
 QUESTION = ("Do the chips co-designed for the PLAS scenarios (embodied AI < 20 ms decode, "
             "driving < 100 ms, smart home < 500 ms, private serving < 2 s) differ, by how much, "
             "and what does using one scenario's chip for another cost?")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures go to files; no display
 
 from microarch.loader import load_chip
 from workloads.loader import load_model

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chipdse.accuracy import (
+from chipdse.search.laws import (
     LAWS,
     arch_inputs,
     check_tokens,

@@ -136,7 +136,7 @@ def test_template_population_is_vectorised_and_monotone():
     a = t.arrays(**pop)
     assert a["area"]["total_mm2"].shape == (n,)
     assert np.all(np.diff(a["area"]["total_mm2"]) > 0)
-    assert np.all(np.diff(a["matrix_peak"]["int8"]) > 0)
+    assert np.all(np.diff(a["figures"].matrix_peak_ops_per_s["int8"]) > 0)
     assert np.all(np.diff(a["peak_power"]["total_w"]) > 0)
     with pytest.raises(ValueError, match="phase mode"):
         t.arrays(**{**DESIGN, "phase_mode": "turbo"})

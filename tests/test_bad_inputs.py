@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -17,8 +16,6 @@ from chipdse.cli import main
 from chipdse.errors import UserError
 from microarch import loader as chip_loader
 from microarch.loader import chip_from_dict, load_families
-
-matplotlib.use("Agg")
 
 BASE = Path(__file__).resolve().parents[1] / "microarch" / "presets" / "jetson-agx-orin-64gb.yaml"
 CALIBRATION = Path(__file__).parent / "data" / "calibration.csv"

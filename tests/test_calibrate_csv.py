@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chipdse.errors import SpecError
-from chipdse.measurements import (
+from chipdse.calibrate.measurements import (
     REQUIRED_COLUMNS,
     builtin_measurements_path,
     load_measurements,

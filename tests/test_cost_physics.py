@@ -28,32 +28,32 @@ def test_static_partition_slows_each_phase_by_its_share():
 def test_partition_scales_every_partitioned_resource(orin):
     cp = ChipParams.from_chip(orin)
     part = cp.partition(0.25, 0.5, 0.75)
-    assert part.matrix_rate["fp16"] == pytest.approx(0.25 * cp.matrix_rate["fp16"])
-    assert part.dram_bw == pytest.approx(0.5 * cp.dram_bw)
-    assert part.sram_bytes == pytest.approx(0.75 * cp.sram_bytes)
+    assert part.matrix_ops_per_s["fp16"] == pytest.approx(0.25 * cp.matrix_ops_per_s["fp16"])
+    assert part.dram_bytes_per_s == pytest.approx(0.5 * cp.dram_bytes_per_s)
+    assert part.sram_capacity_bytes == pytest.approx(0.75 * cp.sram_capacity_bytes)
     assert part.static_power_w == pytest.approx(0.25 * cp.static_power_w)
-    assert part.kv_capacity == cp.kv_capacity  # the KV SRAM is shared by both phases
+    assert part.kv_capacity_bytes == cp.kv_capacity_bytes  # the KV SRAM is shared by both phases
 
 
 def test_pinned_weights_read_at_the_slowest_level_they_occupy():
     """li-m100: 48 MiB of pinnable HBSM (fast) and 16 MiB of central SRAM (slow). A model that
     fits in the HBSM share is read at HBSM speed; a bigger one waits for the central SRAM."""
     cp = ChipParams.from_chip(api.load_chip("li-m100"))
-    small = placement(cp, 0.5 * cp.pin_fast_bytes, 0.0)
-    big = placement(cp, cp.pinnable_bytes, 0.0)
+    small = placement(cp, 0.5 * cp.pin_fast_capacity_bytes, 0.0)
+    big = placement(cp, cp.pinnable_capacity_bytes, 0.0)
     assert float(small.pinned_fraction) == 1.0 and float(big.pinned_fraction) == 1.0
-    assert float(small.pinned_bw) == pytest.approx(float(cp.pin_fast_bw))
-    slow_share = cp.pinnable_bytes - cp.pin_fast_bytes
-    assert float(big.pinned_bw) == pytest.approx(cp.pinnable_bytes / (slow_share
-                                                                       / cp.pin_slow_bw))
-    huge = placement(cp, 10 * cp.pinnable_bytes, 0.0)
+    assert float(small.pinned_bytes_per_s) == pytest.approx(float(cp.pin_fast_bytes_per_s))
+    slow_share = cp.pinnable_capacity_bytes - cp.pin_fast_capacity_bytes
+    assert float(big.pinned_bytes_per_s) == pytest.approx(cp.pinnable_capacity_bytes / (slow_share
+                                                                       / cp.pin_slow_bytes_per_s))
+    huge = placement(cp, 10 * cp.pinnable_capacity_bytes, 0.0)
     assert float(huge.pinned_fraction) == pytest.approx(0.1)
 
 
 def test_gpu_cache_holds_weights_only_when_they_fit():
     cp = ChipParams.from_chip(api.load_chip("h100-sxm"))  # 50 MiB L2, no scratchpad pinning
-    assert float(placement(cp, 0.4 * cp.cache_bytes, 0.0).pinned_fraction) == 1.0
-    assert float(placement(cp, 0.6 * cp.cache_bytes, 0.0).pinned_fraction) == 0.0
+    assert float(placement(cp, 0.4 * cp.cache_capacity_bytes, 0.0).pinned_fraction) == 1.0
+    assert float(placement(cp, 0.6 * cp.cache_capacity_bytes, 0.0).pinned_fraction) == 0.0
 
 
 def test_per_expert_overhead_once_per_touched_expert_per_layer(thor):
@@ -65,10 +65,10 @@ def test_per_expert_overhead_once_per_touched_expert_per_layer(thor):
     ops = phase_operators(a, p, 1, 1, 2048)
     per_layer = sum(float(op_cost(o, cp, wt, kv_cache_bytes(a, p, 1, 2049)).overhead_s)
                     for o in ops if o.layer_op) - sum(
-        cp.per_op_s for o in ops if o.layer_op and o.kind != "conversion"
+        cp.dispatch_per_op_s for o in ops if o.layer_op and o.kind != "conversion"
         and not (o.kind == "nonlinear" and cp.fused_nonlinear)) - sum(
-        cp.per_op_s for o in ops if o.layer_op and o.kind == "conversion")
-    assert per_layer == pytest.approx(m.top_k * cp.per_expert_s, rel=1e-9)
+        cp.dispatch_per_op_s for o in ops if o.layer_op and o.kind == "conversion")
+    assert per_layer == pytest.approx(m.top_k * cp.per_expert_overhead_s, rel=1e-9)
 
 
 def test_sparse24_halves_time_energy_and_storage_where_supported(thor):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from chipdse import api
-from chipdse.measurements import load_measurements
+from chipdse.calibrate.measurements import load_measurements
 from microarch.loader import load_chip
 
 DATA = Path(__file__).parent / "data" / "calibration.csv"

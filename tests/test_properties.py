@@ -38,7 +38,7 @@ def total(m, chip, p, w):
 @given(shapes, chips, precisions, workloads, factors)
 def test_more_bandwidth_never_slower(m, name, p, w, f):
     c = CHIPS[name]
-    fast = c.replace(dram_bw=c.dram_bw * f)
+    fast = c.replace(dram_bytes_per_s=c.dram_bytes_per_s * f)
     for a, b in zip(total(m, fast, p, w), total(m, c, p, w)):
         assert a <= b * (1 + 1e-12)
 

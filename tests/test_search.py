@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chipdse.accuracy import LAWS, arch_inputs
+from chipdse.search.laws import LAWS, arch_inputs
 from chipdse.analytic import evaluate
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
@@ -18,21 +18,13 @@ from chipdse.search import (
     CoDesignProblem,
     PlasProblem,
     Workload,
-    design_objects,
+    evaluate_phases,
     hypervolume,
     pareto_mask,
-    recheck_front,
     run_search,
-    simulate_request,
 )
-from chipdse.search_problems import (
-    CHIP_SPACE,
-    PLAS_SPACE,
-    Variable,
-    enumerate_indices,
-    evaluate_phases,
-    template_params,
-)
+from chipdse.search.recheck import design_objects, recheck_front, simulate_request
+from chipdse.search.space import CHIP_SPACE, PLAS_SPACE, Variable, enumerate_indices
 from microarch.template import VARIABLES, ChipTemplate
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays
@@ -84,7 +76,7 @@ def test_template_params_equal_from_chip(design, ideal):
     """The vectorised template gives the cost model exactly what the Chip object gives."""
     t = ChipTemplate()
     ref = ChipParams.from_chip(t.build_chip(**design), ideal=ideal)
-    got = template_params(t.arrays(**design), ideal=ideal)
+    got = ChipParams.from_figures(t.arrays(**design)["figures"], ideal=ideal)
     for f in dataclasses.fields(ChipParams):
         if f.name == "name":
             continue
@@ -309,7 +301,7 @@ def test_other_laws_and_token_budgets(orin):
 
 
 def test_front_door_functions(orin):
-    from chipdse.search import codesign, search
+    from chipdse.api import codesign, search
 
     r = search("jetson-agx-orin-64gb", precision=Precision("int8", "int8", "int8"))
     assert r.method == "grid" and r.config["problem"]["budgets"]["latency_s"] == 0.1
@@ -382,12 +374,11 @@ def test_lhs_hypervolume_never_falls_across_rounds(orin, seed):
 
 
 def test_lhs_state_keeps_the_frozen_scale(orin, tmp_path):
-    import pickle
+    import json
 
     p = small_plas(orin)
     run_search(p, method="lhs", lhs_samples=100, seed=4, run_dir=tmp_path, stop_after=1)
-    with open(tmp_path / "state.pkl", "rb") as fh:
-        st = pickle.load(fh)
+    st = json.loads((tmp_path / "state.json").read_text())
     first = run_search(p, method="lhs", lhs_samples=100, seed=4, simulator=None, stop_after=0)
     F = first.frame[first.frame["feasible"]][list(p.objectives)].to_numpy()
     # Frozen at round 0: the bounds of round 0's feasible designs, reference 10 % beyond.

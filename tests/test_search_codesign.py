@@ -21,7 +21,7 @@ from chipdse.search import (
     dominated_share,
     run_search,
 )
-from chipdse.search_problems import CHIP_SPACE, Variable
+from chipdse.search.space import CHIP_SPACE, Variable
 from microarch.area import AUTOMOTIVE_UNCORE_MM2, PUBLISHED, orin_area_check, total_area_mm2
 from microarch.template import ChipTemplate
 
@@ -107,7 +107,8 @@ def test_template_energy_keeps_falling_below_7nm():
                 native_moe=False, fused_nonlinear=False, phase_mode="fixed")
     nodes = np.array([7, 5, 4, 3])
     a = t.arrays(**base, node_nm=nodes)
-    for e in (a["matrix_energy"]["int8"], a["vector_energy"], a["sram_energy"]):
+    f = a["figures"]
+    for e in (f.matrix_j_per_op["int8"], f.vector_j_per_op, f.sram_j_per_byte):
         e = np.asarray(e, float)
         assert e[1] / e[0] == pytest.approx(0.70)
         assert e[2] / e[1] == pytest.approx(0.90)

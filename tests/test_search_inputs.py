@@ -17,9 +17,8 @@ from chipdse.search import (
     CoDesignProblem,
     PlasProblem,
     Workload,
-    codesign,
-    search,
 )
+from chipdse.api import codesign, search
 from workloads.loader import load_model
 
 for _cmd in COMMANDS:

@@ -23,15 +23,9 @@ from click.testing import CliRunner
 from chipdse.cli import main
 from chipdse.commands.search import COMMANDS
 from chipdse.cost import CostOptions
-from chipdse.search import (
-    Budgets,
-    PlasProblem,
-    Workload,
-    front_summary,
-    matched_latency_gain,
-    run_search,
-    score_model,
-)
+from chipdse.api import score_model
+from chipdse.search import Budgets, PlasProblem, Workload, run_search
+from studies.plas_orin import front_summary, matched_latency_gain
 from workloads.precision import Precision
 
 for _cmd in COMMANDS:

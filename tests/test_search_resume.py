@@ -2,8 +2,8 @@
 lost, Dask evaluation batches, and the CLI's -o / --resume."""
 
 import json
-import pickle
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -12,7 +12,7 @@ from chipdse.cli import main
 from chipdse.commands.search import COMMANDS
 from chipdse.errors import UserError
 from chipdse.search import Budgets, CoDesignProblem, PlasProblem, Workload, run_search
-from chipdse.search_problems import PLAS_SPACE, Variable
+from chipdse.search.space import PLAS_SPACE, Variable
 
 for _cmd in COMMANDS:  # registered by chipdse.cli once wired; harmless if already there
     if _cmd.name not in main.commands:
@@ -28,13 +28,12 @@ def test_nsga2_resume_equals_uninterrupted(tmp_path):
     run = tmp_path / "run"
     part = run_search(codesign(), method="nsga2", pop_size=24, generations=6, seed=5,
                       run_dir=run, stop_after=3)
-    with open(run / "state.pkl", "rb") as fh:
-        st = pickle.load(fh)
+    st = json.loads((run / "state.json").read_text())
     assert st["generation"] == 3
-    assert st["population"]["X"].shape == (24, codesign().n_var)
-    assert st["population"]["F"].shape == (24, 3)
-    assert len(st["archive"]["X"]) == part.n_evaluated
-    assert "rng_state" in st and (run / "config.json").is_file()
+    with np.load(run / "state.npz", allow_pickle=False) as z:  # plain arrays, no pickle
+        assert z["X"].shape == (part.n_evaluated, codesign().n_var)
+        assert z["score:loss"].shape == (part.n_evaluated,)
+    assert st["archive_rows"] == part.n_evaluated and (run / "config.json").is_file()
     resumed = run_search(codesign(), method="nsga2", pop_size=24, generations=6, seed=5,
                          run_dir=run, resume=True)
     assert resumed.n_evaluated == full.n_evaluated
@@ -62,10 +61,21 @@ def test_resume_guards(tmp_path):
     with pytest.raises(UserError, match="different settings"):
         run_search(codesign(), method="nsga2", pop_size=12, generations=3, seed=2,
                    run_dir=tmp_path, resume=True)
-    (tmp_path / "state.pkl").write_bytes(b"not a pickle")
+    good = (tmp_path / "state.npz").read_bytes()
+    (tmp_path / "state.npz").write_bytes(b"not an archive")
     with pytest.raises(UserError, match="cannot read the saved search state"):
         run_search(codesign(), method="nsga2", pop_size=12, generations=3, seed=1,
                    run_dir=tmp_path, resume=True)
+    # An archive holding a pickled object is refused, never unpickled.
+    import io as _io
+    buf = _io.BytesIO()
+    np.savez(buf, X=np.zeros((1, codesign().n_var), dtype=np.int64),
+             **{"score:loss": np.array([object()], dtype=object)})
+    (tmp_path / "state.npz").write_bytes(buf.getvalue())
+    with pytest.raises(UserError, match="cannot read the saved search state"):
+        run_search(codesign(), method="nsga2", pop_size=12, generations=3, seed=1,
+                   run_dir=tmp_path, resume=True)
+    (tmp_path / "state.npz").write_bytes(good)
 
 
 def test_dask_local_cluster_matches_serial(orin):
@@ -120,7 +130,7 @@ def test_cli_codesign_resume(tmp_path):
     cfg = json.loads((full_dir / "config.json").read_text())
     opts = cfg["inputs"]["cli"]["options"]
     assert opts["budget_area"] == "420mm2" and opts["generations"] == 4
-    from chipdse.search_problems import Budgets as B
+    from chipdse.search import Budgets as B
     p = CoDesignProblem(Workload(), B(latency_s=0.1, area_mm2=420.0))
     run_search(p, method="nsga2", pop_size=12, generations=4, seed=3, run_dir=cut_dir,
                stop_after=2, config_extra={"cli": cfg["inputs"]["cli"]})

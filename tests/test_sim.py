@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chipdse.cost import ChipParams
+from chipdse.accounting import request_estimate
 from chipdse.errors import UserError
-from chipdse.sim import SimOptions, partition_params, request_estimate, simulate, with_phase
-from chipdse.sim.resources import PhaseLayout
+from chipdse.sim import SimOptions, simulate, with_phase
 from microarch.chip import Dispatch, Efficiency, MemoryKind, MemoryLevel
 from microarch.loader import load_chip
-from workloads.graph import build_graph
 from workloads.loader import load_model
+from workloads.ops import ArchArrays, phase_operators
 from workloads.precision import Precision
 from workloads.trace import Language, Stream, Trace, Vision, VLARequest, load_trace
 
@@ -47,13 +46,7 @@ def test_single_request_equals_analytic_latency(mode):
                       reconfiguration_latency_s=1e-4)
     req = vla_request()
     res = simulate(chip, trace=one_shot(req))
-    if mode == "static":
-        lay = PhaseLayout(chip.phase)
-        full = ChipParams.from_chip(chip)
-        est = request_estimate(req, partition_params(full, lay.shares(0, "split")), Precision(),
-                               decode_chip=partition_params(full, lay.shares(1, "split")))
-    else:
-        est = request_estimate(req, chip, Precision())
+    est = request_estimate(req, chip, Precision())
     (row,) = res.requests.itertuples()
     assert row.latency_s == pytest.approx(est.total_s, rel=1e-9, abs=0)
     assert row.encode_end_s - row.encode_start_s == pytest.approx(est.encode_s, rel=1e-9)
@@ -86,19 +79,25 @@ def mixed(request):
     return simulate(chip, trace=mixed_trace(), seed=3)
 
 
+def pass_ops(model, precision, batch, tokens, past, logits="last") -> int:
+    """Operators of one pass, counted from the operator list: per-layer operators once per
+    layer (those with a zero count are absent), the others once."""
+    ops = phase_operators(ArchArrays.from_model(model), precision, batch, tokens, past, logits)
+    return int(sum(model.n_layers if o.layer_op and float(np.max(o.count)) > 0 else
+                   (0 if o.layer_op else 1) for o in ops))
+
+
 def _expected_ops(req: VLARequest) -> int:
     """Operator count of one request from the operator graphs (workloads.graph)."""
     p = Precision()
     n = 0
     if req.vision:
         v = req.vision
-        n += build_graph(v.encoder, p, "prefill", v.cameras, v.encoder_tokens,
-                         logits="none").number_of_nodes()
+        n += pass_ops(v.encoder, p, v.cameras, v.encoder_tokens, 0, logits="none")
     if req.language:
         m = req.language.model
-        n += build_graph(m, p, "prefill", 1, req.prefill_tokens).number_of_nodes()
-        n += sum(build_graph(m, p, "decode", context=req.prefill_tokens + i).number_of_nodes()
-                 for i in range(req.action_tokens))
+        n += pass_ops(m, p, 1, req.prefill_tokens, 0)
+        n += sum(pass_ops(m, p, 1, 1, req.prefill_tokens + i) for i in range(req.action_tokens))
     return n
 
 
@@ -149,7 +148,7 @@ def test_requests_finish_after_arriving_and_all_complete(mixed):
     assert s.loc["all", "latency_max_s"] == pytest.approx(r["latency_s"].max())
     assert s.loc["all", "latency_p99_s"] <= s.loc["all", "latency_max_s"]
     assert mixed.totals["energy_j"] == pytest.approx(
-        r["energy_j"].sum() + mixed.totals["idle_energy_j"])
+        r["energy_j"].sum() + mixed.totals["idle_energy_between_requests_j"], rel=1e-12)
 
 
 def test_same_seed_same_results_other_seed_other_arrivals():

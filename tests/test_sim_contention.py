@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chipdse.cost import ChipParams
-from chipdse.sim import partition_params, request_estimate, simulate, with_phase
-from chipdse.sim.resources import PhaseLayout
+from chipdse.accounting import request_estimate
+from chipdse.sim import simulate, with_phase
 from microarch.chip import Dispatch, Efficiency
 from microarch.loader import load_chip
 from workloads.loader import load_model
@@ -36,11 +35,7 @@ def scenario():
     req = VLARequest(None, Language(model, 16, prompt_tokens=1024))
     chip = pinned_orin()
     whole = request_estimate(req, chip, PRECISION)
-    lay = PhaseLayout(with_phase(chip, "static", **SHARES).phase)
-    full = ChipParams.from_chip(chip)
-    pre_p = partition_params(full, lay.shares(0, "split"))
-    dec_p = partition_params(full, lay.shares(1, "split"))
-    part = request_estimate(req, pre_p, PRECISION, decode_chip=dec_p)
+    part = request_estimate(req, with_phase(chip, "static", **SHARES), PRECISION)
     period = (whole.prefill_s + whole.decode_s) / 1.1
     deadline = 0.5 * (whole.total_s + part.total_s)
     trace = Trace("overlap", (Stream("vla", req, 1.0 / period, deadline,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -15,8 +16,8 @@ from chipdse.errors import USER_ERRORS, UserError
 from chipdse.sim import SimOptions, Simulator, simulate, with_phase
 from chipdse.sim.engine import MAX_OPERATORS
 from microarch.loader import load_chip
-from workloads.graph import build_graph
 from workloads.loader import load_model
+from workloads.ops import ArchArrays, phase_operators
 from workloads.precision import Precision
 from workloads.trace import Language, Stream, Trace, VLARequest
 
@@ -33,12 +34,19 @@ def lm_trace(prompt: int = 64, actions: int = 2, duration: float = 0.3, offset: 
     return Trace("t", (Stream("vla", req, rate, 1.0, offset_s=offset),), duration)
 
 
+def pass_ops(model, precision, batch, tokens, past, logits="last") -> int:
+    """Operators of one pass, counted from the operator list: per-layer operators once per
+    layer (those with a zero count are absent), the others once."""
+    ops = phase_operators(ArchArrays.from_model(model), precision, batch, tokens, past, logits)
+    return int(sum(model.n_layers if o.layer_op and float(np.max(o.count)) > 0 else
+                   (0 if o.layer_op else 1) for o in ops))
+
+
 def ops_per_request(prompt: int, actions: int) -> int:
-    """Operator count of one language-only request from the operator graphs."""
+    """Operator count of one language-only request from the operator lists."""
     p = Precision()
-    return build_graph(QWEN, p, "prefill", 1, prompt).number_of_nodes() + sum(
-        build_graph(QWEN, p, "decode", context=prompt + i).number_of_nodes()
-        for i in range(actions))
+    return pass_ops(QWEN, p, 1, prompt, 0) + sum(pass_ops(QWEN, p, 1, 1, prompt + i)
+                                                 for i in range(actions))
 
 
 @pytest.mark.parametrize("duration", [float("inf"), float("nan"), 0.0, -1.0])

@@ -1,80 +1,69 @@
-"""Operator graphs of one phase as networkx DAGs (one node per operator instance).
+"""The work of one request as a networkx DAG: which pass must finish before which.
 
-Nodes are numbered in execution order and carry the operator's fields as scalars: FLOPs, vector
-ops, bytes per memory role (weights, KV read / write, activations) and the engine it runs on.
-Edges are data dependencies: within a layer each operator feeds the next, and a layer's last
-operator feeds the next layer's first. The simulator walks this graph; the analytic evaluator
-sums the same operators without expanding them.
+Nodes are the passes of a :class:`~workloads.trace.VLARequest`: one vision-encoder pass per
+camera (``encode:0``, ``encode:1``, ...), the language model's prefill over the vision and text
+tokens, and the decode of the action tokens. Edges are data dependencies: every camera's
+encoder output is part of the prefill's prompt, and the decode attends over the prefill's KV
+cache. Each node carries:
+
+* ``phase``: "encode", "prefill" or "decode";
+* ``cls``: the phase class whose resources it uses (:class:`chipdse.accounting.PhaseLayout`):
+  "prefill" for the compute-heavy passes over many tokens, "decode" for the decode steps;
+* ``model``, ``batch``, ``tokens`` (tokens per sequence) and ``steps`` (decode steps);
+* ``batch_group``: passes of one group run as one batched pass on one chip (the cameras of a
+  request go through the encoder as one batch); None for passes that run alone.
+
+The simulator walks the graph in :func:`execution_order` (chipdse.sim.plan); a split of a
+request over several chips partitions it. The projector between the encoder and the language
+model is not a node: its cost is not modelled (see the trace presets).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import networkx as nx
-import numpy as np
 
-from workloads.model import ModelArch
-from workloads.ops import ArchArrays, Op, phase_operators
-from workloads.precision import Precision
+from workloads.trace import VLARequest
 
-__all__ = ["build_graph", "graph_ops", "ROLE_FIELDS"]
-
-ROLE_FIELDS = ("weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_in_bytes",
-               "act_out_bytes")
+__all__ = ["request_graph", "execution_order"]
 
 
-def _scalar(op: Op) -> Op:
-    kw = {}
-    for f in dataclasses.fields(op):
-        v = getattr(op, f.name)
-        if isinstance(v, np.ndarray):
-            if v.size != 1:
-                raise ValueError(f"operator {op.name}: field {f.name} is not a scalar")
-            v = float(v.reshape(-1)[0])
-        kw[f.name] = v
-    return Op(**kw)
+def request_graph(request: VLARequest) -> nx.DiGraph:
+    """The DAG of ``request`` (see the module docstring)."""
+    g = nx.DiGraph()
+    n = 0
 
+    def add(name: str, **attrs) -> None:
+        nonlocal n
+        g.add_node(name, order=n, **attrs)
+        n += 1
 
-def graph_ops(model: ModelArch, precision: Precision, batch: int, tokens: int, past: int,
-              logits: str = "last") -> list[Op]:
-    """The phase's operators with scalar fields (the per-layer list, not expanded)."""
-    a = ArchArrays.from_model(model)
-    return [_scalar(o) for o in phase_operators(a, precision, batch, tokens, past, logits)]
-
-
-def build_graph(model: ModelArch, precision: Precision, phase: str, batch: int = 1,
-                tokens: int | None = None, context: int = 0, logits: str = "last") -> nx.DiGraph:
-    """DAG of one phase.
-
-    ``phase`` is "prefill" (``tokens`` prompt tokens, nothing cached) or "decode" (one step
-    with ``context`` tokens already cached). Node attributes: ``op`` (the :class:`Op`),
-    ``name``, ``layer`` (-1 for per-pass operators), ``engine`` and the fields of ``Op``.
-    """
-    if phase == "prefill":
-        if not tokens or tokens < 1:
-            raise ValueError("build_graph: prefill needs tokens >= 1")
-        ops = graph_ops(model, precision, batch, tokens, 0, logits)
-    elif phase == "decode":
-        if context < 0:
-            raise ValueError("build_graph: decode needs context >= 0")
-        ops = graph_ops(model, precision, batch, 1, context, logits)
-    else:
-        raise ValueError(f"build_graph: phase must be 'prefill' or 'decode', got {phase!r}")
-    g = nx.DiGraph(phase=phase, model=model.name, batch=batch, tokens=tokens, context=context)
-    head = [o for o in ops if not o.layer_op and o.name == "embedding"]
-    body = [o for o in ops if o.layer_op]
-    tail = [o for o in ops if not o.layer_op and o.name != "embedding"]
-    seq: list[tuple[int, Op]] = [(-1, o) for o in head]
-    for layer in range(model.n_layers):
-        seq.extend((layer, o) for o in body)
-    seq.extend((-1, o) for o in tail)
-    prev = None
-    for i, (layer, o) in enumerate(seq):
-        attrs = {f.name: getattr(o, f.name) for f in dataclasses.fields(o)
-                 if f.name not in ("extra", "count")}
-        g.add_node(i, op=o, layer=layer, **attrs)
-        if prev is not None:
-            g.add_edge(prev, i)
-        prev = i
+    cams: list[str] = []
+    if request.vision is not None:
+        v = request.vision
+        for c in range(v.cameras):
+            cams.append(f"encode:{c}")
+            add(cams[-1], phase="encode", cls="prefill", model=v.encoder, batch=1,
+                tokens=v.encoder_tokens, steps=1, batch_group="encode")
+    if request.language is not None:
+        m = request.language.model
+        add("prefill", phase="prefill", cls="prefill", model=m, batch=1,
+            tokens=request.prefill_tokens, steps=1, batch_group=None)
+        g.add_edges_from((c, "prefill") for c in cams)
+        if request.action_tokens > 0:
+            add("decode", phase="decode", cls="decode", model=m, batch=1, tokens=1,
+                steps=request.action_tokens, batch_group=None)
+            g.add_edge("prefill", "decode")
     return g
+
+
+def execution_order(g: nx.DiGraph) -> list[list[str]]:
+    """The passes of ``g`` in a dependency order (ties broken by creation order), consecutive
+    passes of one batch group merged into one list: each list is one pass to run."""
+    out: list[list[str]] = []
+    for name in nx.lexicographical_topological_sort(g, key=lambda v: g.nodes[v]["order"]):
+        group = g.nodes[name]["batch_group"]
+        if out and group is not None and g.nodes[out[-1][0]]["batch_group"] == group:
+            out[-1].append(name)
+        else:
+            out.append([name])
+    return out

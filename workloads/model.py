@@ -10,7 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ModelArch"]
+__all__ = ["ModelArch", "PLAS_VOCAB_SIZE"]
+
+PLAS_VOCAB_SIZE = 151936
+"""Vocabulary of the Qwen2.5 / Qwen3 tokenizer (``vocab_size`` in
+huggingface.co/Qwen/Qwen2.5-0.5B/blob/main/config.json): the PLAS models of arXiv 2602.10377
+are trained with it (their baseline is Qwen2.5-0.5B)."""
 
 _ACTIVATIONS = {"swiglu": 3, "geglu": 3, "gelu": 2, "relu": 2}
 
@@ -176,7 +181,7 @@ class ModelArch:
     @classmethod
     def from_plas(cls, n_layers: int, d_model: int, gqa: int, ffn_ratio: float,
                   n_experts: int = 1, top_k: int = 1, head_dim: int = 128,
-                  vocab_size: int = 151936, tied_embeddings: bool = True,
+                  vocab_size: int = PLAS_VOCAB_SIZE, tied_embeddings: bool = True,
                   name: str | None = None) -> ModelArch:
         """Build from the PLAS variables theta = (l, d, d/gqa, r, K/E).
 

@@ -11,7 +11,7 @@ with them (tiling, residency, fusion, dispatch) is decided in ``chipdse.cost``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -137,7 +137,6 @@ class Op:
     sparse24: bool = False
     paper: bool = False
     layer_op: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 def experts_touched(n_experts: Array, top_k: Array, tokens: Array) -> Array:

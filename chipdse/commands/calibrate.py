@@ -10,11 +10,17 @@ import pandas as pd
 
 from chipdse import io
 from chipdse.calibrate import calibrate as fit_chip
-from chipdse.calibrate import calibrated_chip_yaml, family_block_yaml, scatter_figure
+from chipdse.calibrate import calibrated_chip_yaml, family_block_yaml
 from chipdse.calibrate import validate as run_validation
+from chipdse.calibrate.measurements import (
+    MeasurementSet,
+    builtin_measurements_path,
+    load_measurements,
+    parse_maps,
+)
 from chipdse.commands.common import format_option
 from chipdse.errors import UserError
-from chipdse.measurements import MeasurementSet, load_measurements, parse_maps
+from chipdse.report import scatter_figure
 
 _MEASUREMENTS = click.option(
     "--measurements", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -32,8 +38,6 @@ _PRIOR = click.option("--prior-weight", default=0.1, show_default=True,
 
 
 def _load(path: Path | None, device_maps, model_maps) -> MeasurementSet:
-    from chipdse.measurements import builtin_measurements_path
-
     return load_measurements(path or builtin_measurements_path(),
                              parse_maps(device_maps, "--device"),
                              parse_maps(model_maps, "--model"))

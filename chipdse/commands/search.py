@@ -138,7 +138,7 @@ def _resolve(kw: dict[str, Any], command: str) -> dict[str, Any]:
 
 def _problem_inputs(kw: dict[str, Any]):
     from chipdse.api import make_precision
-    from chipdse.search_problems import WORKLOADS, Budgets, Workload
+    from chipdse.search import WORKLOADS, Budgets, Workload
 
     base, default_budget = WORKLOADS[kw["workload"]]
     w, a, k = _PRECISIONS[kw["precision"]]
@@ -194,7 +194,7 @@ def search(**kw: Any) -> None:
     """PLAS: Pareto-optimal model architectures (loss vs latency) on a fixed chip."""
     from chipdse.api import load_chip
     from chipdse.cost import CostOptions
-    from chipdse.search_problems import PlasProblem
+    from chipdse.search import PlasProblem
 
     kw = _resolve(kw, "search")
     if not kw.get("chip"):
@@ -219,7 +219,7 @@ def codesign(**kw: Any) -> None:
     """Joint co-design of chip and model (loss, latency, area), or chip sizing with --model."""
     from chipdse.api import load_model
     from chipdse.cost import CostOptions
-    from chipdse.search_problems import ChipSizingProblem, CoDesignProblem
+    from chipdse.search import ChipSizingProblem, CoDesignProblem
     from microarch.template import ChipTemplate
 
     kw = _resolve(kw, "codesign")

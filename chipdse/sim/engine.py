@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from chipdse.accounting import PhaseLayout, partition_params
 from chipdse.analytic import activation_workspace_bytes
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
@@ -38,7 +39,7 @@ from chipdse.sim.plan import (
     cost_stage,
     request_segments,
 )
-from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, PhaseLayout, Slot, partition_params
+from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, Slot
 from microarch.chip import Chip, PhaseMode
 from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
 from workloads.precision import Precision
@@ -148,7 +149,7 @@ class Simulator:
         segments = [request_segments(s.request, precision) for s in trace.streams]
         self._check_operator_count(frames, segments)
         self.work = [self._stream_work(s, seg) for s, seg in zip(trace.streams, segments)]
-        self.kv = KVStore(self.env, int(float(self.full.kv_capacity)), self._kv_dram_budget(),
+        self.kv = KVStore(self.env, int(float(self.full.kv_capacity_bytes)), self._kv_dram_budget(),
                           options.kv_overflow)
         self._check_kv_fits()
         self._plans: dict[tuple, StagePlan] = {}
@@ -230,7 +231,7 @@ class Simulator:
                 weights[m.name] = float(weights_total_bytes(a, p))
                 workspace = max(workspace, float(activation_workspace_bytes(
                     a, p, 1, req.prefill_tokens)))
-        cap = float(self.full.dram_capacity)
+        cap = float(self.full.dram_capacity_bytes)
         need = sum(weights.values()) + workspace * len(self.slots)
         if need >= cap:
             raise UserError(f"{self.chip.name}: weights ({', '.join(weights)}) and activations "

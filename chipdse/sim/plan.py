@@ -5,9 +5,10 @@ vision encoder pass, then the language model's prefill) and the ``decode`` stage
 step). Each phase's operators come from :func:`workloads.ops.phase_operators` exactly as the
 analytic evaluator builds them, and each operator's cost comes only from
 :func:`chipdse.cost.op_cost` on the ChipParams of the slot that runs it; the per-layer list is
-then laid out in execution order (embedding, each layer's operators, final norm and LM head),
-as :func:`workloads.graph.build_graph` orders them. Decode steps are costed together along one
-array axis (step ``i`` attends over ``prompt + i`` cached tokens).
+then laid out in execution order (embedding, each layer's operators, final norm and LM head).
+The passes of a request and their order come from its DAG (:mod:`workloads.graph`). Decode
+steps are costed together along one array axis (step ``i`` attends over ``prompt + i`` cached
+tokens).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from chipdse.cost import ChipParams, CostOptions, op_cost, placement
-from chipdse.sim.resources import Shares
+from chipdse.accounting import Shares
+from workloads.graph import execution_order, request_graph
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
 from workloads.precision import Precision
@@ -133,36 +135,37 @@ def _segment(phase: str, model: ModelArch, p: Precision, batch, tokens, past, kv
 
 def request_segments(request: VLARequest,
                      precision: Precision) -> tuple[list[Segment], list[Segment]]:
-    """The phases of one request shape, as (prefill-class, decode-class) segments.
+    """The passes of one request shape, as (prefill-class, decode-class) segments, walked from
+    the request's DAG (:func:`workloads.graph.request_graph`) in dependency order.
 
-    The encoder runs the cameras as one batch of ``encoder_tokens`` each (no LM head); the
-    prefill and decode follow :func:`chipdse.analytic.evaluate` (batch 1, decode step i over
-    ``prompt + i`` cached tokens). Cheap: nothing is laid out per operator yet, so the
-    operator count (``sum(s.n_ops)``) is known before any per-operator array is built.
+    The cameras of a request form one batch group: they run through the encoder as one pass
+    of ``encoder_tokens`` each (no LM head). The prefill and decode follow
+    :func:`chipdse.analytic.evaluate` (batch 1, decode step i over ``prompt + i`` cached
+    tokens). Cheap: nothing is laid out per operator yet, so the operator count
+    (``sum(s.n_ops)``) is known before any per-operator array is built.
     """
     p = precision
-    pre: list[Segment] = []
-    dec: list[Segment] = []
-    if request.vision is not None:
-        v = request.vision
-        a = ArchArrays.from_model(v.encoder)
-        pre.append(_segment("encode", v.encoder, p, v.cameras, v.encoder_tokens, 0.0,
-                            kv_cache_bytes(a, p, v.cameras, v.encoder_tokens), 1, "none",
-                            False))
-    if request.language is not None:
-        m = request.language.model
+    g = request_graph(request)
+    out: dict[str, list[Segment]] = {"prefill": [], "decode": []}
+    for group in execution_order(g):
+        node = g.nodes[group[0]]
+        m, batch, tokens = node["model"], node["batch"] * len(group), node["tokens"]
         if m is None:
             raise ValueError("request has no language model")
         a = ArchArrays.from_model(m)
-        prompt = request.prefill_tokens
-        pre.append(_segment("prefill", m, p, 1, prompt, 0.0, kv_cache_bytes(a, p, 1, prompt),
-                            1, "last", True))
-        k = request.action_tokens
-        if k > 0:
-            past = float(prompt) + np.arange(k, dtype=float)
-            dec.append(_segment("decode", m, p, 1.0, 1.0, past,
-                                kv_cache_bytes(a, p, 1.0, past + 1.0), k, "last", True))
-    return pre, dec
+        if node["phase"] == "encode":
+            seg = _segment("encode", m, p, batch, tokens, 0.0,
+                           kv_cache_bytes(a, p, batch, tokens), 1, "none", False)
+        elif node["phase"] == "prefill":
+            seg = _segment("prefill", m, p, batch, tokens, 0.0,
+                           kv_cache_bytes(a, p, batch, tokens), 1, "last", True)
+        else:
+            k = node["steps"]
+            past = float(request.prefill_tokens) + np.arange(k, dtype=float)
+            seg = _segment("decode", m, p, float(batch), 1.0, past,
+                           kv_cache_bytes(a, p, float(batch), past + 1.0), k, "last", True)
+        out[node["cls"]].append(seg)
+    return out["prefill"], out["decode"]
 
 
 def build_stages(request: VLARequest, precision: Precision, names: OpNames,
@@ -216,7 +219,7 @@ def cost_stage(stage: Stage, full: ChipParams, params: ChipParams, shares: Share
     for seg in stage.segments:
         prm = params
         if seg.uses_kv_store and kv_sram_bytes is not None:
-            prm = params.replace(kv_capacity=kv_sram_bytes)
+            prm = params.replace(kv_capacity_bytes=kv_sram_bytes)
         parts.append(_cost_segment(seg, prm, options))
     cat = {f: np.concatenate([p_[f] for p_ in parts]) for f in parts[0]}
     dur = cat["time_s"]
@@ -225,9 +228,9 @@ def cost_stage(stage: Stage, full: ChipParams, params: ChipParams, shares: Share
     work = np.stack([
         np.where(is_m, compute_full, 0.0),
         np.where(is_m, 0.0, compute_full) + cat["serial_s"] * shares.compute,
-        cat["dram_bytes"] / float(full.dram_bw),
-        cat["sram_bytes"] / float(full.sram_bw),
-        cat["kv_bytes"] / float(full.kv_bw),
+        cat["dram_bytes"] / float(full.dram_bytes_per_s),
+        cat["sram_bytes"] / float(full.sram_bytes_per_s),
+        cat["kv_bytes"] / float(full.kv_bytes_per_s),
     ])
     return StagePlan(stage=stage, shares=shares, duration=dur, cum=np.cumsum(dur),
                      energy=cat["energy_j"], dram_bytes=cat["dram_bytes"],

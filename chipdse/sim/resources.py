@@ -1,4 +1,5 @@
 """Simulated chip resources: execution slots per phase-resource mode, and the KV-cache store.
+Which slot a phase uses and the shares of each slot are :class:`chipdse.accounting.PhaseLayout`'s.
 
 Phase classes: the vision encoder and the prefill are compute-heavy passes over many tokens
 (class ``"prefill"``); decode steps are bandwidth-heavy (class ``"decode"``).
@@ -20,71 +21,14 @@ Its capacity is a SimPy Container shared by all requests (see :class:`KVStore`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import simpy
 
-from chipdse.cost import ChipParams
-from microarch.chip import PhaseMode, PhaseResources
+from chipdse.accounting import Shares
 
-__all__ = ["Shares", "FULL", "PhaseLayout", "Slot", "KVStore", "partition_params",
-           "CONTROL_PRIORITY"]
+__all__ = ["Slot", "KVStore", "CONTROL_PRIORITY"]
 
 # Priority of the reconfiguration controller's slot requests: ahead of every kernel.
 CONTROL_PRIORITY = (float("-inf"),)
-
-
-@dataclass(frozen=True)
-class Shares:
-    """Fractions of the chip one slot holds."""
-
-    compute: float
-    bandwidth: float
-    sram: float
-
-
-FULL = Shares(1.0, 1.0, 1.0)
-
-
-def partition_params(full: ChipParams, s: Shares) -> ChipParams:
-    """``full`` reduced to the resources of one partition (``full`` itself for FULL)."""
-    if s == FULL:
-        return full
-    return full.partition(s.compute, s.bandwidth, s.sram)
-
-
-class PhaseLayout:
-    """Which slot each phase class uses, and each slot's shares in each configuration.
-
-    Configurations: ``"full"`` (fixed mode; reconfigurable with at most one class active),
-    ``"split"`` (static mode; reconfigurable with both classes active).
-    """
-
-    def __init__(self, phase: PhaseResources):
-        self.phase = phase
-        self.mode = PhaseMode(phase.mode)
-        if self.mode == PhaseMode.FIXED:
-            self.slot_names: tuple[str, ...] = ("chip",)
-            self.slot_of = {"prefill": 0, "decode": 0}
-            self.initial = "full"
-        else:
-            self.slot_names = ("prefill", "decode")
-            self.slot_of = {"prefill": 0, "decode": 1}
-            self.initial = "split" if self.mode == PhaseMode.STATIC else "full"
-        p = phase
-        self._split = (Shares(p.prefill_compute_share, p.prefill_bandwidth_share,
-                              p.prefill_sram_share),
-                       Shares(1.0 - p.prefill_compute_share, 1.0 - p.prefill_bandwidth_share,
-                              1.0 - p.prefill_sram_share))
-
-    def shares(self, slot: int, config: str) -> Shares:
-        return FULL if config == "full" else self._split[slot]
-
-    def desired(self, active: dict[str, int], current: str) -> str:
-        """Configuration a reconfigurable chip wants for the active classes."""
-        if self.mode != PhaseMode.RECONFIGURABLE:
-            return current
-        return "split" if active["prefill"] > 0 and active["decode"] > 0 else "full"
 
 
 class Slot:

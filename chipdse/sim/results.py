@@ -1,17 +1,21 @@
 """Results of a simulation: the per-operator event log, per-request and per-stream tables,
 utilisation over time, energy and power.
 
-Energy accounting:
+Energy accounting (:mod:`chipdse.accounting`, the same for ``estimate`` and the searches):
 
 * every operator's energy is :func:`chipdse.cost.op_cost`'s (dynamic energy of its arithmetic
   and memory traffic, plus static power x its duration); a partition's operators carry the
   static power of their compute share only, so two partitions running side by side are not
   charged the chip's static power twice;
-* idle time (a slot with nothing to run, a reconfiguration stall) costs the static power of the
-  idle share; with ``power_gating`` idle units are gated and cost nothing, except during a
-  reconfiguration, which keeps the chip powered;
-* a stream's energy per frame is the energy of its requests' operators; the overall energy per
-  frame adds the idle energy and divides by every completed request.
+* the share of the chip no operator holds (a slot with nothing to run, a reconfiguration
+  stall) draws :func:`chipdse.accounting.idle_power_w`: the static power of the idle share, or
+  nothing where idle units are power-gated, except during a reconfiguration, which keeps the
+  chip powered;
+* a request's energy is its operators' plus its share of the idle power while it is in flight
+  (from arrival to end; requests in flight together share it equally), so a lone request
+  costs what :func:`chipdse.accounting.request_estimate` says; the idle energy while nothing
+  is in flight is the chip's alone. A stream's energy per frame is its requests' energy; the
+  overall energy per frame is the chip's whole energy over every completed request.
 
 Utilisation is work in seconds of the whole chip at its achieved rates, per unit: a matrix-engine
 operator holding half the engines for 2 ms does 1 ms of matrix work; DRAM work is bytes moved over
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipdse.accounting import idle_power_w
 from chipdse.cost import BOUNDS
 from chipdse.sim.plan import PHASES, UNITS
 
@@ -192,6 +197,45 @@ def _spans(ev: dict[str, np.ndarray]) -> pd.DataFrame:
                          "start_s": st[idx], "end_s": en[stop], "ops": stop - idx + 1})
 
 
+def _idle_energy(sim, ev: dict[str, np.ndarray], arrival: np.ndarray, end: np.ndarray,
+                 horizon: float) -> tuple[float, np.ndarray]:
+    """The chip's idle energy over [0, horizon] and each request's share of it.
+
+    Idle power is piecewise constant between events (operator starts and ends,
+    reconfiguration stalls, request arrivals and ends); each request is charged the idle
+    power divided by the number of requests in flight, integrated over its lifetime."""
+    static_w = float(sim.full.static_power_w)
+    gating = bool(sim.chip.phase.power_gating)
+    stalls = np.array([(s, e) for s, e, _ in sim.reconfigs], dtype=float).reshape(-1, 2)
+    fin = np.isfinite(end)
+    times = np.concatenate([[0.0, horizon], ev["start"], ev["end"], stalls[:, 0], stalls[:, 1],
+                            arrival[fin], end[fin]])
+    d_busy = np.concatenate([[0.0, 0.0], ev["static_share"], -ev["static_share"],
+                             np.zeros(2 * len(stalls) + 2 * int(fin.sum()))])
+    d_stall = np.concatenate([np.zeros(2 + 2 * ev["start"].size), np.ones(len(stalls)),
+                              -np.ones(len(stalls)), np.zeros(2 * int(fin.sum()))])
+    d_live = np.concatenate([np.zeros(2 + 2 * ev["start"].size + 2 * len(stalls)),
+                             np.ones(int(fin.sum())), -np.ones(int(fin.sum()))])
+    o = np.argsort(times, kind="stable")
+    t = times[o]
+    busy = np.round(np.cumsum(d_busy[o]), 12)
+    stalled = np.round(np.cumsum(d_stall[o])) > 0
+    live = np.round(np.cumsum(d_live[o]))
+    dt = np.diff(t)
+    p = idle_power_w(static_w, busy[:-1], gating, stalled[:-1])
+    inside = t[1:] <= horizon
+    total = float(np.sum(p * dt * inside))
+    share = np.where(live[:-1] > 0, p / np.maximum(live[:-1], 1.0), 0.0) * dt
+    cum = np.concatenate([[0.0], np.cumsum(share)])
+    per_req = np.zeros(arrival.size)
+    if fin.any():
+        # cum is continuous in time, so any index of an event's time gives its value.
+        a = np.searchsorted(t, arrival[fin], side="left")
+        b = np.searchsorted(t, end[fin], side="left")
+        per_req[fin] = cum[b] - cum[a]
+    return total, per_req
+
+
 def _stats(lat: np.ndarray) -> dict[str, float]:
     if lat.size == 0:
         return {k: float("nan") for k in ("latency_mean_s", "latency_p50_s", "latency_p99_s",
@@ -235,8 +279,11 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
     end = np.array([r.end_s for r in reqs])
     admitted = np.array([r.admitted_s for r in reqs])
     deadline = np.array([r.deadline_s for r in reqs])
-    energy_req = np.bincount(rid, weights=ev["energy"], minlength=n_req) if n_req else \
+    op_energy_req = np.bincount(rid, weights=ev["energy"], minlength=n_req) if n_req else \
         np.zeros(0)
+    horizon = float(max(sim.duration_s, np.max(end) if n_req else 0.0))
+    idle_j, idle_req = _idle_energy(sim, ev, arrival, end, horizon)
+    energy_req = op_energy_req + idle_req
     nph = len(PHASES)
     key = rid * nph + ev["phase"].astype(np.int64)
     first = np.full(n_req * nph, np.inf)
@@ -257,23 +304,17 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
         rq[f"{ph}_start_s"] = np.where(has, first[:, j], np.nan)
         rq[f"{ph}_end_s"] = np.where(has, last[:, j], np.nan)
     rq["energy_j"] = energy_req
+    rq["idle_energy_j"] = idle_req
     rq["kv_sram_bytes"] = [r.kv_sram for r in reqs]
     rq["kv_dram_bytes"] = [r.kv_dram for r in reqs]
     requests = pd.DataFrame(rq)
 
     # -- totals and energy ---------------------------------------------------------------
-    horizon = float(max(sim.duration_s, np.max(end) if n_req else 0.0))
-    static_w = float(sim.full.static_power_w)
-    gating = bool(sim.chip.phase.power_gating)
     op_energy = float(ev["energy"].sum())
     dur = ev["end"] - ev["start"]
-    busy_static = float(np.sum(dur * ev["static_share"]))
     reconf_s = float(sum(e - s for s, e, _ in sim.reconfigs))
-    if gating:
-        idle_j = static_w * reconf_s
-    else:
-        idle_j = max(0.0, static_w * horizon - static_w * busy_static)
     energy = op_energy + idle_j
+    idle_unattributed = idle_j - float(idle_req.sum())
     completed = int(np.isfinite(end).sum())
 
     rows = []
@@ -281,7 +322,7 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
         sel = req_stream == si if name != "all" else np.ones(n_req, dtype=bool)
         lat = latency[sel]
         n_done = int(np.isfinite(lat).sum())
-        e_j = float(energy_req[sel].sum()) + (idle_j if name == "all" else 0.0)
+        e_j = float(energy_req[sel].sum()) + (idle_unattributed if name == "all" else 0.0)
         tokens = sum(sim.work[r.stream].stream.request.action_tokens
                      for r, s in zip(reqs, sel) if s)
         rows.append({
@@ -331,6 +372,7 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
         "seed": sim.seed, "requests": n_req, "completed": completed,
         "operators": int(n_ev), "batches": len(sim.batches),
         "energy_j": energy, "operator_energy_j": op_energy, "idle_energy_j": idle_j,
+        "idle_energy_between_requests_j": idle_unattributed,
         "avg_power_w": energy / horizon,
         "energy_per_frame_j": energy / completed if completed else float("nan"),
         "reconfigurations": len(sim.reconfigs), "reconfiguration_s": reconf_s,

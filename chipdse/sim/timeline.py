@@ -3,13 +3,11 @@ utilisation of each unit and KV-cache occupancy over time."""
 
 from __future__ import annotations
 
-import matplotlib
 
-matplotlib.use("Agg")  # files only; no display is assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from chipdse.sim.plan import PHASES, UNITS  # noqa: E402
+from chipdse.sim.plan import PHASES, UNITS
 
 __all__ = ["timeline_figure"]
 

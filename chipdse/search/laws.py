@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from chipdse.errors import UserError
+from workloads.model import PLAS_VOCAB_SIZE
 
 __all__ = ["LossLaw", "FitResult", "LAWS", "get_law", "perplexity", "loss_from_perplexity",
            "arch_inputs", "check_tokens", "fit_law", "fit_law_csv", "r_squared"]
@@ -241,7 +242,7 @@ def check_tokens(tokens: Array, law: str | LossLaw | None = None) -> None:
 
 def arch_inputs(n_layers: Array, d_model: Array, n_heads: Array, n_kv_heads: Array,
                 head_dim: Array, ffn_ratio: Array, n_experts: Array = 1, top_k: Array = 1,
-                vocab_size: Array = 151936, tied_embeddings: Array = True,
+                vocab_size: Array = PLAS_VOCAB_SIZE, tied_embeddings: Array = True,
                 tokens: Array = 10e9) -> dict[str, np.ndarray]:
     """Every law input of a transformer shape (arrays broadcast).
 
