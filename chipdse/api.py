@@ -6,9 +6,9 @@ these functions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -366,6 +366,7 @@ def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None
 
 
 # ---- search and co-design -----------------------------------------------------------------
+
 
 def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float | None]:
     import dataclasses

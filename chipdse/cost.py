@@ -349,7 +349,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     if op.engine == "matrix":
         if op.fmt not in chip.matrix_ops_per_s:
             raise UserError(f"chip {chip.name} cannot execute {op.fmt} GEMMs "
-                            f"(operator {op.name}; it runs {', '.join(sorted(chip.matrix_ops_per_s))})")
+                            f"(operator {op.name}; it runs "
+                            f"{', '.join(sorted(chip.matrix_ops_per_s))})")
         rate = chip.matrix_ops_per_s[op.fmt]
         if op.weight_only:
             rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)
@@ -470,7 +471,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     else:
         bound = -1
 
-    energy = _sum(flops_energy, vec_energy, dram_bytes * (chip.dram_j_per_byte + chip.sram_j_per_byte),
+    energy = _sum(flops_energy, vec_energy,
+                  dram_bytes * (chip.dram_j_per_byte + chip.sram_j_per_byte),
                   sram_bytes * chip.sram_j_per_byte, chip.static_power_w * time_s)
     if not _zero(kv_sram):
         energy = energy + kv_sram * chip.kv_j_per_byte

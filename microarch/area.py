@@ -39,9 +39,12 @@ are interpolated in log-log space.
   +2 %, fused non-linear pipelines +5 %, phase-reconfigurable partitioning (crossbar, muxes) +3 %.
 * Fixed uncore (I/O, PCIe/Ethernet, ISP, video, display, safety island, NoC, power management):
   not modelled block by block. :data:`AUTOMOTIVE_UNCORE_MM2` is the residual that makes the
-  modelled blocks match the published die areas of Thor-U and M100 (mean of the two residuals;
-  see :func:`published_checks`, which reports each chip checked with the *other* chip's
-  residual).
+  modelled blocks match the published die areas of Thor (Thor-U) and M100 (mean of the two
+  residuals; see :func:`published_checks`, which reports each die checked with the *other*
+  die's residual).
+
+The contents of published dies (``presets/dies.yaml``, every number sourced) are data, not code:
+a chip preset names its die (``technology.die``) and the cores it enables (``matrix.cores``).
 """
 
 from __future__ import annotations
@@ -53,10 +56,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["AreaSpec", "area_breakdown", "total_area_mm2", "logic_density_mtr_per_mm2",
-           "sram_mm2_per_mib", "int8_lane_um2", "PUBLISHED", "published_checks",
-           "AUTOMOTIVE_UNCORE_MM2", "CPU_CORE_MM2_N5", "LPDDR_PHY_MM2_PER_X16", "ORIN_SPEC",
-           "orin_area_check", "KnownDie", "KNOWN_DIES", "CHIP_DIES", "DEFAULT_CPU_CORES",
-           "LPDDR_MT_PER_S", "die_of", "dram_data_rate", "chip_area_spec", "chip_area_mm2"]
+           "sram_mm2_per_mib", "int8_lane_um2", "Die", "dies", "published_checks",
+           "AUTOMOTIVE_UNCORE_MM2", "CPU_CORE_MM2_N5", "LPDDR_PHY_MM2_PER_X16",
+           "orin_area_check", "DEFAULT_CPU_CORES", "LPDDR_MT_PER_S", "die_of",
+           "dram_data_rate", "chip_area_spec", "chip_area_mm2"]
 
 Array = Any
 
@@ -176,140 +179,125 @@ def total_area_mm2(spec: AreaSpec) -> np.ndarray:
     return area_breakdown(spec)["total_mm2"]
 
 
-_MIB = 2.0**20
-_MB = 1e6
+@dataclass(frozen=True)
+class Die:
+    """A physical die whose contents are public (``presets/dies.yaml``): what a chip preset
+    does not describe (units fused off for yield, the CPU cluster, SRAM outside its memory
+    levels) and, where published, its area.
 
-PUBLISHED: dict[str, tuple[AreaSpec, float, str]] = {
-    # Thor-U: the Thor die. 24 SM physical (TRM maximum configuration; NVIDIA forum 356355),
-    # per SM 8,232 dense INT8 MAC/clk (1035 sparse INT8 TOPS = 2 x 517 dense at 20 SM x 1.57 GHz,
-    # Jetson T5000 datasheet via huggingface.js PR 1710) with FP16, FP8 and FP4 modes, 128 FP32
-    # lanes, 256 KiB register file (Blackwell SM) + 228 KiB shared memory; 32 MiB L2;
-    # 14 Neoverse-V3AE cores with 16 MB L3; 256-bit LPDDR5X (chips.md section 2.1).
-    "drive-thor-u": (AreaSpec(
-        node_nm=4, int8_mac_lanes=24 * 8232, float_formats=("fp16", "bf16", "fp8", "fp4"),
-        vector_lanes=24 * 128, sram_bytes=24 * (256 + 228) * 1024 + 32 * _MIB + 16 * _MB,
-        dram_bus_bits=256, cpu_cores={"v3ae": 14}), 415.0,
-        "415 mm^2, TSMC N4 (arXiv 2604.17862 Table I)"),
-    # M100: 14 clusters x 4 TPB; per TPB an 8x64 array of 4-element INT8 dot products = 2,048
-    # MAC/clk and 2 MB HBSM; 32 MB CCB SRAM; 14 cluster + 4 CCB SiFive X280; 24 Cortex-A78AE;
-    # 8 LPDDR5X channels, 256-bit (paper section IV; chips.md section 3). Vector lanes: 64 per
-    # TPB (assumption of the li-m100 preset). FP16 support is not disclosed: assumed, as in the
-    # preset.
-    "li-m100": (AreaSpec(
-        node_nm=5, int8_mac_lanes=56 * 2048, float_formats=("fp16", "bf16", "fp8"),
-        vector_lanes=56 * 64, sram_bytes=56 * 2 * _MB + 32 * _MB, dram_bus_bits=256,
-        cpu_cores={"a78ae": 24, "x280": 18}, fused_nonlinear=True), 399.8,
-        "399.8 mm^2, TSMC N5A (arXiv 2604.17862 Table I)"),
-}
-"""Published dies whose contents are known: (spec without uncore, die area mm^2, source)."""
+    Attributes:
+        key / description: the die's key in dies.yaml and what it is.
+        node_nm: process node (the node key of this module).
+        physical_units: compute units (SMs, TPBs) on the die; a chip enables
+            ``matrix.cores`` of them.
+        int8_macs_per_unit / vector_lanes_per_unit: INT8 MAC lanes and FP32 FMA lanes per unit.
+        register_file_bytes_per_unit / local_sram_bytes_per_unit: per-unit SRAM (register
+            files are outside every chip's memory levels).
+        shared_sram_bytes / cpu_cache_bytes: chip-wide SRAM and CPU caches.
+        cpu_cores: CPU cores by class.
+        dram_bus_bits: DRAM interface on the die (a module may wire up less of it).
+        float_formats: float formats of the matrix lanes.
+        fused_nonlinear: fused non-linear pipelines (engine area).
+        published_area_mm2: published die area, None if unpublished.
+        transistors / reference_transistors / reference_area_mm2: an unpublished die's
+            transistor count and a reference die of the same process, for an indirect check.
+        sources: field -> source, as read.
+    """
+
+    key: str
+    description: str
+    node_nm: float
+    physical_units: int
+    int8_macs_per_unit: float
+    vector_lanes_per_unit: float
+    register_file_bytes_per_unit: float
+    local_sram_bytes_per_unit: float
+    shared_sram_bytes: float
+    cpu_cache_bytes: float
+    cpu_cores: Mapping[str, int]
+    dram_bus_bits: int
+    float_formats: tuple[str, ...]
+    fused_nonlinear: bool = False
+    published_area_mm2: float | None = None
+    transistors: float | None = None
+    reference_transistors: float | None = None
+    reference_area_mm2: float | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def extra_sram_bytes(self) -> float:
+        """On-die SRAM no chip describes as a memory level: register files and CPU caches."""
+        return self.physical_units * self.register_file_bytes_per_unit + self.cpu_cache_bytes
+
+    def spec(self, uncore_mm2: Array = 0.0) -> AreaSpec:
+        """The die's contents as an :class:`AreaSpec` (every unit, every SRAM)."""
+        u = self.physical_units
+        return AreaSpec(
+            node_nm=self.node_nm, int8_mac_lanes=u * self.int8_macs_per_unit,
+            vector_lanes=u * self.vector_lanes_per_unit,
+            sram_bytes=u * (self.register_file_bytes_per_unit + self.local_sram_bytes_per_unit)
+            + self.shared_sram_bytes + self.cpu_cache_bytes,
+            dram_bus_bits=self.dram_bus_bits, float_formats=self.float_formats,
+            cpu_cores=dict(self.cpu_cores), uncore_mm2=uncore_mm2,
+            fused_nonlinear=self.fused_nonlinear)
+
+
+def dies() -> dict[str, Die]:
+    """The dies of ``presets/dies.yaml`` by key."""
+    from microarch.loader import load_dies
+
+    return load_dies()
+
+
+def _published() -> dict[str, Die]:
+    return {k: d for k, d in dies().items() if d.published_area_mm2 is not None}
 
 
 def _residuals() -> dict[str, float]:
-    return {k: area - float(total_area_mm2(spec)) for k, (spec, area, _) in PUBLISHED.items()}
+    return {k: d.published_area_mm2 - float(total_area_mm2(d.spec()))
+            for k, d in _published().items()}
 
 
 AUTOMOTIVE_UNCORE_MM2 = float(np.mean(list(_residuals().values())))
-"""Fixed uncore of an automotive SoC (mm^2): mean residual of Thor-U and M100 (see above)."""
-
-
-ORIN_SPEC = AreaSpec(
-    node_nm=8, int8_mac_lanes=16 * 2048, float_formats=("fp16", "bf16"), vector_lanes=2048,
-    sram_bytes=4 * _MIB + 16 * (192 + 256) * 1024 + 6 * _MB, dram_bus_bits=256,
-    cpu_cores={"a78ae": 12})
-"""Jetson AGX Orin (GA10B / T234) contents: 16 SM with 2,048 dense INT8 MAC/clk each
-(85 TOPS / 16 / 1.3 GHz / 2), 2,048 CUDA cores, 4 MB L2, 192 KB L1 + 256 KB register file per
-SM, 12 Cortex-A78AE with 6 MB L3, 256-bit LPDDR5 (chips.md section 1.1). The uncore is added by
-:func:`orin_area_check`."""
-
-ORIN_TRANSISTORS = 17e9         # AnandTech 2019-12-18 (chips.md section 1.1)
-GA102_TRANSISTORS = 28.3e9      # NVIDIA Ampere GA102 whitepaper (2020)
-GA102_AREA_MM2 = 628.4          # same whitepaper; Samsung 8N, the Orin process family
+"""Fixed uncore of an automotive SoC (mm^2): the mean residual of the published dies (Thor
+and M100: published area minus the modelled blocks)."""
 
 
 def orin_area_check() -> dict[str, float]:
     """Orin's die area is not published. Model (blocks + the automotive uncore) against an
-    indirect estimate: 17 B transistors at GA102's average density on Samsung 8 nm."""
-    b = area_breakdown(ORIN_SPEC.replace(uncore_mm2=AUTOMOTIVE_UNCORE_MM2))
-    est = ORIN_TRANSISTORS / (GA102_TRANSISTORS / GA102_AREA_MM2)
+    indirect estimate: its transistor count at the average density of GA102, a Samsung 8N
+    Ampere die (both in dies.yaml)."""
+    d = dies()["orin"]
+    b = area_breakdown(d.spec(AUTOMOTIVE_UNCORE_MM2))
+    est = d.transistors / (d.reference_transistors / d.reference_area_mm2)
     return {"model_mm2": float(b["total_mm2"]), "transistor_estimate_mm2": est,
             "ratio": float(b["total_mm2"]) / est}
 
 
 def published_checks() -> list[dict[str, Any]]:
-    """Model vs published die area for each chip of :data:`PUBLISHED`.
+    """Model vs published area for each die with a published area.
 
-    ``cross_mm2`` uses the uncore residual of the *other* chip(s) (a leave-one-out check);
+    ``cross_mm2`` uses the uncore residual of the *other* die(s) (a leave-one-out check);
     ``modelled_mm2`` is the sum of the modelled blocks without any uncore.
     """
     res = _residuals()
     rows = []
-    for name, (spec, area, source) in PUBLISHED.items():
-        others = [v for k, v in res.items() if k != name]
+    for key, d in _published().items():
+        others = [v for k, v in res.items() if k != key]
         uncore = float(np.mean(others)) if others else 0.0
-        b = area_breakdown(spec.replace(uncore_mm2=uncore))
+        b = area_breakdown(d.spec(uncore))
         rows.append({
-            "chip": name, "published_mm2": area, "source": source,
+            "die": key, "published_mm2": d.published_area_mm2,
+            "source": d.sources.get("published_area", ""),
             "modelled_mm2": float(b["total_mm2"]) - uncore, "uncore_used_mm2": uncore,
             "cross_mm2": float(b["total_mm2"]),
-            "cross_error": float(b["total_mm2"]) / area - 1.0,
+            "cross_error": float(b["total_mm2"]) / d.published_area_mm2 - 1.0,
             **{k: float(v) for k, v in b.items() if k != "total_mm2"},
         })
     return rows
 
 
 # ---- area of a Chip --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KnownDie:
-    """Physical contents of a published die that a :class:`~microarch.chip.Chip` preset does
-    not describe: units fused off for yield, the CPU cluster, and SRAM outside the chip's
-    memory levels (register files, CPU caches).
-
-    Attributes:
-        physical_units: compute units (SMs, TPBs) on the die.
-        cpu_cores: CPU cores on the die by class.
-        extra_sram_bytes: on-die SRAM not modelled as a memory level.
-        dram_bus_bits: DRAM interface on the die (a module may wire up less of it).
-        source: where the figures come from.
-    """
-
-    physical_units: int
-    cpu_cores: Mapping[str, int]
-    extra_sram_bytes: float
-    dram_bus_bits: int
-    source: str
-
-
-KNOWN_DIES: dict[str, KnownDie] = {
-    # Same contents as PUBLISHED["drive-thor-u"]: 24 SM physical, 256 KiB register file per
-    # SM, 14 Neoverse-V3AE with 16 MB L3, 256-bit LPDDR5X (chips.md sections 2.1 and 2.3).
-    "thor": KnownDie(24, {"v3ae": 14}, 24 * 256 * 1024 + 16 * _MB, 256,
-                     "NVIDIA forum 356355 (24 SM TRM maximum); chips.md section 2.1"),
-    # Same contents as PUBLISHED["li-m100"]: 56 TPB, 24 Cortex-A78AE, 14 cluster + 4 CCB
-    # SiFive X280, 8 LPDDR5X channels = 256 bits at 273 GB/s (arXiv 2604.17862 section IV;
-    # chips.md section 3).
-    "m100": KnownDie(56, {"a78ae": 24, "x280": 18}, 0.0, 256,
-                     "arXiv 2604.17862 section IV (14 clusters x 4 TPB, 1 X280 per cluster, "
-                     "4 X280 in the CCB); 24 A78AE (chips.md section 3)"),
-    # Same contents as ORIN_SPEC: T234 with 16 SM, 256 KiB register file per SM, 12
-    # Cortex-A78AE with 6 MB L3, 256-bit LPDDR5 (chips.md section 1.1).
-    "orin": KnownDie(16, {"a78ae": 12}, 16 * 256 * 1024 + 6 * _MB, 256,
-                     "AGX Orin technical brief (2 GPC, 16 SM) and Seeed wiki (12 A78AE, 6 MB "
-                     "L3), chips.md section 1.1"),
-}
-"""Published dies by key (see :data:`CHIP_DIES`)."""
-
-CHIP_DIES: dict[str, tuple[str, int]] = {
-    "drive-thor-u": ("thor", 20),          # 20 SM enabled: the preset's assumption
-    "jetson-agx-thor": ("thor", 20),       # 20 SM at run time (NVIDIA forum 356355)
-    "li-m100": ("m100", 48),               # 12 of 14 clusters enabled (paper section VI-C)
-    "jetson-agx-orin-64gb": ("orin", 16),
-    "drive-orin-x": ("orin", 16),          # same T234 as AGX Orin 64GB (assumption)
-    "jetson-agx-orin-32gb": ("orin", 14),
-    "jetson-orin-nx-16gb": ("orin", 8),    # Orin modules share the T234 die (assumption)
-    "jetson-orin-nano-8gb": ("orin", 8),
-}
-"""Chip preset name -> (die key, compute units the preset enables)."""
 
 DEFAULT_CPU_CORES: Mapping[str, int] = {"a78ae": 12}
 """CPU cluster of a chip whose die is not known: Orin's 12 Cortex-A78AE (the cluster
@@ -321,19 +309,15 @@ LPDDR_MT_PER_S = {"lpddr5": 6400e6, "lpddr5x": 8533e6}
 256 bits)."""
 
 
-def die_of(chip: Any) -> tuple[KnownDie, int] | None:
-    """(die, enabled units) of a chip: by its name, or by the longest preset name it starts
-    with followed by a separator (so ``li-m100+kv`` or ``li-m100-variant`` is an M100);
-    None for chips on unknown dies (templates, datacenter GPUs)."""
-    name = chip.name
-    if name in CHIP_DIES:
-        key, units = CHIP_DIES[name]
-        return KNOWN_DIES[key], units
-    hits = [k for k in CHIP_DIES if name.startswith(k) and name[len(k)] in "+-_:@ ("]
-    if not hits:
+def die_of(chip: Any) -> tuple[Die, int] | None:
+    """(die, enabled units) of a chip whose ``technology.die`` names a die of dies.yaml (the
+    enabled units are its ``matrix.cores``); None for chips on unknown dies (templates,
+    datacenter GPUs)."""
+    key = chip.technology.die
+    if key is None:
         return None
-    key, units = CHIP_DIES[max(hits, key=len)]
-    return KNOWN_DIES[key], units
+    d = dies()[key]
+    return d, int(chip.matrix.cores or d.physical_units)
 
 
 def dram_data_rate(chip: Any) -> tuple[str, float]:

@@ -50,10 +50,13 @@ class MatrixUnit:
     Attributes:
         peak_dense_ops_per_s: datasheet dense peak per numeric format (2 ops per MAC).
         sparse_2_4_speedup: speed-up of 2:4 structured-sparse GEMMs (1.0 = no support).
+        cores: identical cores the GEMM tiles are spread over (SMs of a GPU, TPBs of the
+            M100), as enabled on this part; None where unknown.
     """
 
     peak_dense_ops_per_s: Mapping[str, float]
     sparse_2_4_speedup: float = 1.0
+    cores: int | None = None
 
     def __post_init__(self) -> None:
         if not self.peak_dense_ops_per_s:
@@ -66,6 +69,9 @@ class MatrixUnit:
         if self.sparse_2_4_speedup < 1:
             raise ValueError(
                 f"MatrixUnit.sparse_2_4_speedup must be >= 1, got {self.sparse_2_4_speedup!r}")
+        if self.cores is not None and (isinstance(self.cores, bool)
+                                       or int(self.cores) != self.cores or self.cores < 1):
+            raise ValueError(f"MatrixUnit.cores must be an integer >= 1, got {self.cores!r}")
 
     def execution_format(self, fmt: str) -> str:
         """The format a GEMM in ``fmt`` actually runs in: itself if native, else the narrowest
@@ -255,6 +261,8 @@ class Technology:
         tdp_w: maximum module / board power, if published.
         static_power_w: leakage and always-on power while running.
         die_area_mm2: published die area, if any (for checking the area model).
+        die: key of the physical die in ``presets/dies.yaml`` (units fused off, CPU cluster,
+            SRAM outside the memory levels), if known.
     """
 
     process: str
@@ -263,6 +271,7 @@ class Technology:
     static_power_w: float
     tdp_w: float | None = None
     die_area_mm2: float | None = None
+    die: str | None = None
 
     def __post_init__(self) -> None:
         _positive("Technology", "node_nm", self.node_nm)

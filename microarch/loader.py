@@ -35,7 +35,7 @@ from microarch.power import default_matrix_energy, default_memory_energy, defaul
 from microarch.schema import Reader, SpecError, load_yaml
 
 __all__ = ["load_chip", "chip_from_dict", "list_chips", "preset_path", "load_families",
-           "SpecError"]
+           "load_dies", "SpecError"]
 
 _PRESETS = "presets"
 
@@ -44,15 +44,18 @@ def _preset_dir() -> Path:
     return Path(str(resources.files("microarch"))) / _PRESETS
 
 
+_DATA_FILES = ("families", "dies")  # preset files that are not chips
+
+
 def list_chips() -> list[str]:
     """Names of the built-in chip presets."""
-    return sorted(p.stem for p in _preset_dir().glob("*.yaml") if p.stem != "families")
+    return sorted(p.stem for p in _preset_dir().glob("*.yaml") if p.stem not in _DATA_FILES)
 
 
 def preset_path(name: str) -> Path:
     """Path of a built-in preset; raises SpecError listing the presets if unknown."""
     p = _preset_dir() / f"{name}.yaml"
-    if not p.is_file() or name == "families":
+    if not p.is_file() or name in _DATA_FILES:
         raise SpecError([f"unknown chip {name!r} (built-in: {', '.join(list_chips())}; "
                          "or give a path to a .yaml file)"])
     return p
@@ -113,6 +116,53 @@ def load_families() -> dict[str, dict[str, Any]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def load_dies() -> dict[str, Any]:
+    """The published dies of ``presets/dies.yaml`` as :class:`microarch.area.Die` by key."""
+    from microarch.area import Die
+
+    path = _preset_dir() / "dies.yaml"
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError([f"{path.name}: expected a mapping of dies"])
+    errors: list[str] = []
+    out: dict[str, Any] = {}
+    for key, body in data.items():
+        r = Reader(body, path.name, str(key), errors)
+        kw = dict(
+            key=str(key), description=r.string("description"),
+            node_nm=r.number("node_nm", positive=True),
+            physical_units=r.number("physical_units", positive=True, integer=True),
+            int8_macs_per_unit=r.number("int8_macs_per_unit", positive=True),
+            vector_lanes_per_unit=r.number("vector_lanes_per_unit", positive=True),
+            register_file_bytes_per_unit=r.quantity("register_file_per_unit", "bytes"),
+            local_sram_bytes_per_unit=r.quantity("local_sram_per_unit", "bytes"),
+            shared_sram_bytes=r.quantity("shared_sram", "bytes"),
+            cpu_cache_bytes=r.quantity("cpu_cache", "bytes"),
+            cpu_cores=r.mapping("cpu_cores", lambda sub, k: sub.number(
+                k, positive=True, integer=True)),
+            dram_bus_bits=r.number("dram_bus_bits", positive=True, integer=True),
+            float_formats=tuple(r._raw("float_formats", True) or ()),
+            fused_nonlinear=r.boolean("fused_nonlinear", default=False),
+            published_area_mm2=r.quantity("published_area", "mm2", required=False,
+                                          positive=True),
+            transistors=r.number("transistors", required=False, positive=True),
+            reference_transistors=r.number("reference_transistors", required=False,
+                                           positive=True),
+            reference_area_mm2=r.quantity("reference_area", "mm2", required=False,
+                                          positive=True),
+        )
+        r.finish()
+        prefix = f"{key}."
+        kw["sources"] = {k[len(prefix):]: v for k, v in r.sources.items()
+                         if k.startswith(prefix)}
+        if not errors:
+            out[str(key)] = _build(errors, path.name, str(key), Die, {}, **kw)
+    if errors:
+        raise SpecError(errors)
+    return out
+
+
 # Constructor argument -> file key, so that an error a constructor raises for one argument is
 # reported at the field the user wrote.
 _EFFICIENCY_KEYS = {k: k for k in ("matrix", "weight_only_gemm", "vector", "dram", "sram")}
@@ -125,10 +175,12 @@ _PHASE_KEYS = {"mode": "mode", "prefill_compute_share": "prefill_compute_share",
                "prefill_sram_share": "prefill_sram_share",
                "reconfiguration_latency_s": "reconfiguration_latency",
                "power_gating": "power_gating"}
-_MATRIX_KEYS = {"peak_dense_ops_per_s": "peak_dense", "sparse_2_4_speedup": "sparse_2_4_speedup"}
+_MATRIX_KEYS = {"peak_dense_ops_per_s": "peak_dense", "sparse_2_4_speedup": "sparse_2_4_speedup",
+                "cores": "cores"}
 _VECTOR_KEYS = {"peak_ops_per_s": "peak", "special_function_ops_per_s": "special_function"}
 _TECH_KEYS = {"process": "process", "node_nm": "node_nm", "clock_hz": "clock",
-              "static_power_w": "static_power", "tdp_w": "tdp", "die_area_mm2": "die_area"}
+              "static_power_w": "static_power", "tdp_w": "tdp", "die_area_mm2": "die_area",
+              "die": "die"}
 _MEMORY_KEYS = {"name": "name", "kind": "kind", "capacity_bytes": "capacity",
                 "bandwidth_bytes_per_s": "bandwidth", "energy_j_per_byte": "energy_per_byte",
                 "managed": "managed", "pinnable_fraction": "pinnable_fraction"}
@@ -235,6 +287,7 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     mr = r.child("matrix", required=True)
     peaks: dict[str, float] = {}
     sparse_speedup = 1.0
+    cores = None
     if mr is not None:
         def peak(sub: Reader, k: str) -> float | None:
             if not _format_key(sub, k):
@@ -245,6 +298,7 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
                 and not mr.data["peak_dense"]:
             mr.error("needs at least one format", "peak_dense")
         sparse_speedup = mr.number("sparse_2_4_speedup", False, 1.0, low=1.0, high=8.0)
+        cores = mr.number("cores", False, None, positive=True, integer=True)
         mr.finish()
 
     vr = r.child("vector", required=True)
@@ -267,8 +321,12 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
             static_power_w=tr.quantity("static_power", "w"),
             tdp_w=tr.quantity("tdp", "w", required=False, positive=True),
             die_area_mm2=tr.quantity("die_area", "mm2", required=False, positive=True),
+            die=tr.string("die", required=False),
         )
         node = tech_kw["node_nm"] or node
+        if tech_kw["die"] is not None and tech_kw["die"] not in load_dies():
+            tr.error(f"unknown die {tech_kw['die']!r} (known: {', '.join(load_dies())})",
+                     "die")
         dram_type = tr.string("dram_type", required=False, default="lpddr",
                               choices=("lpddr", "hbm", "gddr"))
         tr.finish()
@@ -348,7 +406,8 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
 
     errors = r.errors
     matrix = _build(errors, file, "matrix", MatrixUnit, _MATRIX_KEYS,
-                    peak_dense_ops_per_s=peaks, sparse_2_4_speedup=sparse_speedup)
+                    peak_dense_ops_per_s=peaks, sparse_2_4_speedup=sparse_speedup,
+                    cores=cores)
     vector = _build(errors, file, "vector", VectorUnit, _VECTOR_KEYS, **vec_kw)
     technology = _build(errors, file, "technology", Technology, _TECH_KEYS, **tech_kw)
     levels = []

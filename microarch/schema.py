@@ -6,7 +6,9 @@ Readers for chips (:mod:`microarch.loader`), models and traces (:mod:`workloads`
 together as one :class:`SpecError` once the file has been read.
 
 A numeric leaf may carry its provenance: ``{value: "204.8 GB/s", source: "URL"}`` or
-``{value: "1.5 GHz", assumption: "why"}``. The reader records it under the field path.
+``{value: "1.5 GHz", assumption: "why", range: ["1.2 GHz", "1.8 GHz"]}``. The reader records
+the provenance under the field path (:attr:`Reader.sources`) and a stated range, parsed like the
+value and required to hold it, in :attr:`Reader.ranges` (SI).
 """
 
 from __future__ import annotations
@@ -54,11 +56,14 @@ class Reader:
     """Reads one mapping at a field path, collecting errors instead of stopping at the first."""
 
     def __init__(self, data: Any, file: str, path: str = "", errors: list[str] | None = None,
-                 sources: dict[str, str] | None = None):
+                 sources: dict[str, str] | None = None,
+                 ranges: dict[str, tuple[float, float]] | None = None):
         self.file = file
         self.path = path
         self.errors = [] if errors is None else errors
         self.sources = {} if sources is None else sources
+        self.ranges = {} if ranges is None else ranges
+        self._pending_range: Any = None
         self.used: set[str] = set()
         if data is None:
             data = {}
@@ -100,10 +105,17 @@ class Reader:
                 self.error("missing required field", key)
             return _MISSING
         value = self.data[key]
+        self._pending_range = None
         if isinstance(value, dict) and "value" in value:
-            extra = set(value) - {"value", "source", "assumption", "note"}
+            extra = set(value) - {"value", "source", "assumption", "note", "range"}
             if extra:
                 self.error(f"unknown keys {sorted(extra)} beside value", key)
+            if "range" in value:
+                rng = value["range"]
+                if not (isinstance(rng, list) and len(rng) == 2):
+                    self.error(f"range must be a list [low, high], got {rng!r}", key)
+                else:
+                    self._pending_range = rng
             prov = value.get("source") or value.get("assumption")
             tag = "source" if value.get("source") else "assumption"
             self.sources[self.where(key)] = f"{tag}: {prov}" if prov else UNSOURCED
@@ -122,7 +134,8 @@ class Reader:
             if required:
                 self.error("missing required section", key)
             return None
-        return Reader(self.data[key], self.file, self.where(key), self.errors, self.sources)
+        return Reader(self.data[key], self.file, self.where(key), self.errors, self.sources,
+                      self.ranges)
 
     def children(self, key: str, required: bool = False) -> list[Reader]:
         """Readers for a list of mappings."""
@@ -135,8 +148,8 @@ class Reader:
         if not isinstance(items, list):
             self.error("expected a list", key)
             return []
-        return [Reader(item, self.file, f"{self.where(key)}[{i}]", self.errors, self.sources)
-                for i, item in enumerate(items)]
+        return [Reader(item, self.file, f"{self.where(key)}[{i}]", self.errors, self.sources,
+                       self.ranges) for i, item in enumerate(items)]
 
     def quantity(self, key: str, dimension: str, required: bool = True, default: Any = None,
                  positive: bool = False, non_negative: bool = True) -> Any:
@@ -154,8 +167,23 @@ class Reader:
         except UnitError as exc:
             self.error(str(exc), key)
             return default
+        rng = self._pending_range
+        if rng is not None:
+            try:
+                self._record_range(key, value, *(parse_quantity(x, dimension, require_unit=True)
+                                                 for x in rng))
+            except UnitError as exc:
+                self.error(f"range: {exc}", key)
         return self._check_sign(key, value, positive, non_negative, DIMENSIONS[dimension].name,
                                 default)
+
+    def _record_range(self, key: str, value: float, lo: float, hi: float) -> None:
+        """Keep a stated range (SI) if it is ordered and holds the value."""
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= value <= hi):
+            self.error(f"range [{lo:g}, {hi:g}] must be finite, ordered and hold the value "
+                       f"{value:g}", key)
+            return
+        self.ranges[self.where(key)] = (float(lo), float(hi))
 
     def number(self, key: str, required: bool = True, default: Any = None,
                positive: bool = False, non_negative: bool = True, low: float | None = None,
@@ -183,6 +211,12 @@ class Reader:
         if low is not None and value < low or high is not None and value > high:
             self.error(f"{raw!r} is outside [{low}, {high}]", key)
             return default
+        rng = self._pending_range
+        if rng is not None:
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng):
+                self.error(f"range must hold two numbers, got {rng!r}", key)
+            else:
+                self._record_range(key, float(value), float(rng[0]), float(rng[1]))
         return self._check_sign(key, value, positive, non_negative, "number", default)
 
     def _check_sign(self, key, value, positive, non_negative, what, default):

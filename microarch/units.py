@@ -114,9 +114,16 @@ def _example(dim: _Dimension) -> str:
 
 
 def format_quantity(value_si: float, dimension: str) -> str:
-    """Readable string for an SI value (decimal prefixes), for tables and written files."""
+    """Readable string for an SI value, for tables and written files: decimal prefixes, except
+    a byte count that is a whole number of KiB / MiB / GiB (below 10,000 of them), which keeps
+    its binary unit (so 4 MiB of SRAM does not print as 4.194 MB)."""
     dim = DIMENSIONS[dimension]
     unit = dim.base_units[0]
+    if dimension == "bytes" and value_si > 0:
+        for prefix, factor in (("Gi", 2.0**30), ("Mi", 2.0**20), ("Ki", 2.0**10)):
+            n = value_si / factor
+            if n.is_integer() and 1 <= n < 10000:
+                return f"{n:g} {prefix}{unit}"
     if dimension in ("s", "j", "w", "j_per_byte", "j_per_op"):
         scale = [("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12)]
     elif dimension == "mm2":

@@ -1,6 +1,6 @@
 """The loss-optimal FFN ratio r per latency budget and chip, against the conventional 4x.
 
-Claim examined (plas.md Sec. 6, conclusion 4): "the fixed 4x FFN ratio is wasteful on
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 4): "the fixed 4x FFN ratio is wasteful on
 constrained hardware: matrix and activation units need flexible ratios"; the paper's Pareto
 designs have r well below 4, often below 1 (arXiv 2602.10377, Sec. 5). For each (chip,
 precision) the PLAS grid is scored exhaustively once (driving request: batch 1, 1024 prompt
@@ -13,7 +13,6 @@ same FFN work per token; the best dense design is reported beside."""
 from __future__ import annotations
 
 from pathlib import Path
-
 
 import matplotlib.pyplot as plt
 import numpy as np

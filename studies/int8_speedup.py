@@ -1,12 +1,11 @@
 """INT8 over FP16, end to end: conventional GPU-style chips (non-linear operators and
 precision conversions on vector units) versus chips with native mixed precision and fused
-operators. Claim examined (plas.md Sec. 6, conclusion 5): conventional platforms get
+operators. Claim examined (docs/reference/plas.md Sec. 6, conclusion 5): conventional platforms get
 1.3-1.6x instead of 2x; native mixed precision and fusion are needed to approach 2x."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -146,7 +145,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         name=NAME, question=QUESTION,
         setup=[f"chips: {', '.join(c[0] for c in _chips())}",
                f"models: {', '.join(models)}",
-               "workload: batch 1, prompt 1024, 16 generated tokens (plas.md driving workload)",
+               "workload: batch 1, prompt 1024, 16 generated tokens (docs/reference/plas.md driving workload)",
                "precisions: FP16 (w/a/kv fp16) vs INT8 (w8a8, kv fp16)",
                "'+fused' variants: same chip with fused non-linear operators and conversions"],
         answer=answer, supports=supports, table=t, figures={"speedup.png": fig},

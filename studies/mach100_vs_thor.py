@@ -1,8 +1,8 @@
 """Li Auto M100 and Mach-100-style variants against NVIDIA DRIVE Thor-U, Jetson AGX Thor and
 Jetson AGX Orin: LLM and driving-VLA latency, energy, area and peak power.
 
-Claims examined (press; ../reference/chips.md section 3, "Effective compute claims", and
-plas.md Sec. 6): one M100 has about 2x the effective compute of a Thor-U for LLMs (LatePost,
+Claims examined (press; docs/reference/chips.md section 3, "Effective compute claims", and
+docs/reference/plas.md Sec. 6): one M100 has about 2x the effective compute of a Thor-U for LLMs (LatePost,
 Aug 2025, via wanbiaoku.com/new/705312469454696448) and 3x for running the VLA (Li Auto,
 Feb 2026, via reportify.ai and hawkinsight.com/en/article/8WSjW). "Effective compute" is read
 as a latency ratio on the same workload: latency(Thor-U) / latency(M100).
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ QUESTION = ("Does the Li Auto M100 (and Mach-100-style variants with KV SRAM, a 
             "engine, phase reconfiguration or more SRAM) reach the claimed 2x (LLM) and 3x (VLA) "
             "effective compute of a DRIVE Thor-U, at what area, peak power and energy per frame?")
 
-# Press claims (chips.md section 3): M100 / Thor-U effective compute.
+# Press claims (docs/reference/chips.md section 3): M100 / Thor-U effective compute.
 CLAIM_LLM = 2.0
 CLAIM_VLA = 3.0
 CLAIM_SHARE = 0.8  # "supported" needs at least 80 % of each claimed ratio
@@ -46,7 +45,7 @@ REFERENCE = "drive-thor-u"
 M100 = "li-m100"
 BASELINES = ("drive-thor-u", "jetson-agx-thor", "jetson-agx-orin-64gb")
 TRACE = "vla-drive-10hz"
-# LLM request: batch 1, 1024-token prompt (the plas.md driving prompt), 128 generated tokens
+# LLM request: batch 1, 1024-token prompt (the docs/reference/plas.md driving prompt), 128 generated tokens
 # (assumption: an assistant turn, long enough that decode weighs as much as prefill).
 LLM_PROMPT, LLM_GENERATE = 1024, 128
 KV_SRAM_BYTES = 128 * 2**20  # holds qwen3-1.7b's 1,040-token KV cache (114 MiB at FP16)
@@ -305,7 +304,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
                f"frame: {TRACE} ({req.prefill_tokens}-token prefill, {req.action_tokens} action "
                "tokens, the trace's vision encoder), uncontended",
                f"effective compute = latency(Thor-U) / latency(chip), geometric mean over models "
-               f"per tier; claims {CLAIM_LLM:g}x LLM and {CLAIM_VLA:g}x VLA (press, chips.md "
+               f"per tier; claims {CLAIM_LLM:g}x LLM and {CLAIM_VLA:g}x VLA (press, docs/reference/chips.md "
                f"section 3); verdict on the 8-bit tier, threshold {CLAIM_SHARE:.0%} of each",
                "area: chipdse area model (die with fused-off units, CPU cluster and automotive "
                "uncore) beside the published die area where there is one; peak power: every "

@@ -1,6 +1,6 @@
 """MoE on the efficiency frontier as the batch grows.
 
-Claim examined (plas.md Sec. 6, conclusion 1; arXiv 2602.10377, Sec. 5): at batch 1, MoE sparse
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 1; arXiv 2602.10377, Sec. 5): at batch 1, MoE sparse
 architectures dominate the efficiency frontier ("100 % of Pareto-optimal designs at batch 1 are
 MoE"). The PLAS grid is scored exhaustively once per (chip, batch) for the driving request
 (1024 prompt tokens, 16 generated, FP16), bounded only by the chip's DRAM. The primary
@@ -17,7 +17,6 @@ and activated r)."""
 from __future__ import annotations
 
 from pathlib import Path
-
 
 import matplotlib.pyplot as plt
 import numpy as np

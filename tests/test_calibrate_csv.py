@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from chipdse.errors import SpecError
 from chipdse.calibrate.measurements import (
     REQUIRED_COLUMNS,
     builtin_measurements_path,
     load_measurements,
     parse_maps,
 )
+from chipdse.errors import SpecError
 
 HEADER = ",".join(REQUIRED_COLUMNS)
 GOOD = ("Jetson AGX Orin 64GB,TensorRT Edge-LLM 0.10.0 llm_bench,Qwen3-0.6B,INT4 AWQ,1,2048,,"

@@ -11,7 +11,7 @@ from microarch.schema import UNSOURCED
 
 PRESETS = Path(__file__).resolve().parents[1] / "microarch" / "presets"
 
-# name: (fp16 dense TFLOPS, DRAM GB/s, DRAM GB) from ../reference/chips.md (see each file)
+# name: (fp16 dense TFLOPS, DRAM GB/s, DRAM GB) from docs/reference/chips.md (see each file)
 GOLDEN = {
     "jetson-agx-orin-64gb": (42.5, 204.8, 64),
     "jetson-agx-orin-32gb": (26.7, 204.8, 32),

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chipdse.search.laws import LAWS, arch_inputs
 from chipdse.analytic import evaluate
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
@@ -23,6 +22,7 @@ from chipdse.search import (
     pareto_mask,
     run_search,
 )
+from chipdse.search.laws import LAWS, arch_inputs
 from chipdse.search.recheck import design_objects, recheck_front, simulate_request
 from chipdse.search.space import CHIP_SPACE, PLAS_SPACE, Variable, enumerate_indices
 from microarch.template import VARIABLES, ChipTemplate

@@ -22,7 +22,7 @@ from chipdse.search import (
     run_search,
 )
 from chipdse.search.space import CHIP_SPACE, Variable
-from microarch.area import AUTOMOTIVE_UNCORE_MM2, PUBLISHED, orin_area_check, total_area_mm2
+from microarch.area import AUTOMOTIVE_UNCORE_MM2, dies, orin_area_check, total_area_mm2
 from microarch.template import ChipTemplate
 
 for _cmd in COMMANDS:
@@ -56,7 +56,7 @@ CASES = {
     "jetson-agx-orin-64gb": dict(area=orin_area_check()["model_mm2"], node=8,
                                  cpu={"a78ae": 12}, uncore=AUTOMOTIVE_UNCORE_MM2),
     "jetson-agx-thor": dict(area=415.0, node=4, cpu={"v3ae": 14},
-                            uncore=415.0 - float(total_area_mm2(PUBLISHED["drive-thor-u"][0]))),
+                            uncore=415.0 - float(total_area_mm2(dies()["thor"].spec()))),
 }
 
 

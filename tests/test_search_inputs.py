@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from chipdse.api import codesign, search
 from chipdse.cli import main
 from chipdse.commands.search import COMMANDS
 from chipdse.errors import UserError
@@ -18,7 +19,6 @@ from chipdse.search import (
     PlasProblem,
     Workload,
 )
-from chipdse.api import codesign, search
 from workloads.loader import load_model
 
 for _cmd in COMMANDS:

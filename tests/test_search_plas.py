@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from chipdse.api import score_model
 from chipdse.cli import main
 from chipdse.commands.search import COMMANDS
 from chipdse.cost import CostOptions
-from chipdse.api import score_model
 from chipdse.search import Budgets, PlasProblem, Workload, run_search
 from studies.plas_orin import front_summary, matched_latency_gain
 from workloads.precision import Precision

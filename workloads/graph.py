@@ -20,15 +20,20 @@ model is not a node: its cost is not modelled (see the trace presets).
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from workloads.trace import VLARequest
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["request_graph", "execution_order"]
 
 
 def request_graph(request: VLARequest) -> nx.DiGraph:
     """The DAG of ``request`` (see the module docstring)."""
+    import networkx as nx  # heavy import: only when a graph is built
+
     g = nx.DiGraph()
     n = 0
 
@@ -59,6 +64,8 @@ def request_graph(request: VLARequest) -> nx.DiGraph:
 def execution_order(g: nx.DiGraph) -> list[list[str]]:
     """The passes of ``g`` in a dependency order (ties broken by creation order), consecutive
     passes of one batch group merged into one list: each list is one pass to run."""
+    import networkx as nx
+
     out: list[list[str]] = []
     for name in nx.lexicographical_topological_sort(g, key=lambda v: g.nodes[v]["order"]):
         group = g.nodes[name]["batch_group"]

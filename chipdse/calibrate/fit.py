@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
 from chipdse.calibrate.predict import Loader, Target, candidate_terms, predict
 from chipdse.calibrate.tables import prediction_table
@@ -67,6 +66,7 @@ class TermReport:
     rel_std: float = float("nan")
     at_bound: bool = False
 
+
 @dataclass
 class FitResult:
     """Outcome of :func:`fit_terms`."""
@@ -91,6 +91,7 @@ class FitResult:
 
     def term(self, name: str) -> TermReport:
         return next(t for t in self.terms if t.name == name)
+
 
 def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None,
               terms: Sequence[str] | None = None, prior_weight: float = 0.1,
@@ -169,6 +170,8 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
         return np.vstack([jd, jp])
 
     if fnames:
+        from scipy.optimize import least_squares  # heavy import: only when fitting
+
         z0 = x_start[free] / scale
         res = least_squares(fun, z0, jac=jac, bounds=(lo[free] / scale, hi[free] / scale),
                             method="trf", x_scale="jac", ftol=1e-8, xtol=1e-8, gtol=1e-8,

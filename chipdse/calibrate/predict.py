@@ -31,6 +31,7 @@ __all__ = ["Target", "build_targets", "Loader", "predict", "candidate_terms",
 def precision_label(p: Precision) -> str:
     return f"w{p.weights}-a{p.activations}-kv{p.kv_cache}-head{p.head}"
 
+
 @dataclass(frozen=True)
 class Target:
     """One measured quantity: the decode step or the prefill of one row, in seconds."""
@@ -43,6 +44,7 @@ class Target:
     @property
     def batch(self) -> int:
         return self.m.batch
+
 
 def build_targets(rows: Iterable[Measurement], phases: Sequence[str] = ("decode", "prefill")
                   ) -> list[Target]:
@@ -58,6 +60,7 @@ def build_targets(rows: Iterable[Measurement], phases: Sequence[str] = ("decode"
             if tokens >= 1:
                 out.append(Target(m, "prefill", m.prefill_s, int(tokens)))
     return out
+
 
 class Loader:
     """Chips and models by reference, each loaded once."""
@@ -77,6 +80,7 @@ class Loader:
             self.models[ref] = load_model(ref)
         return self.models[ref]
 
+
 @dataclass
 class _Query:
     chip: str
@@ -86,6 +90,7 @@ class _Query:
     prompt: int
     generate: int
     targets: list[tuple[int, str]] = field(default_factory=list)
+
 
 def _queries(targets: Sequence[Target], loader: Loader) -> list[_Query]:
     """One evaluate() call per row, or two when its prefill and decode contexts differ."""
@@ -106,6 +111,7 @@ def _queries(targets: Sequence[Target], loader: Loader) -> list[_Query]:
         if dec is not None:
             out.append(_Query(chip, model, p, b, targets[dec].tokens, 1, [(dec, "decode")]))
     return out
+
 
 def predict(targets: Sequence[Target], value_sets: Sequence[Mapping[str, float]],
             chips: Mapping[str, Chip] | None = None, loader: Loader | None = None
@@ -129,6 +135,7 @@ def predict(targets: Sequence[Target], value_sets: Sequence[Mapping[str, float]]
             t = ev.prefill.time_s if phase == "prefill" else ev.decode.time_s
             out[idx] = np.broadcast_to(np.asarray(t, dtype=float), (len(value_sets),))
     return out
+
 
 def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None,
                     loader: Loader | None = None) -> list[str]:

@@ -57,9 +57,11 @@ def leave_one_model_out(targets: Sequence[Target], chips: Mapping[str, Chip] | N
             tab = prediction_table(test, pred)
             tab["family"] = family
             tab["held_out"] = model
-            tab["fold_terms"] = "; ".join(f"{k}={format_short(k, v)}" for k, v in sorted(vals.items()))
+            tab["fold_terms"] = "; ".join(f"{k}={format_short(k, v)}"
+                                          for k, v in sorted(vals.items()))
             parts.append(tab)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
 
 def row_ranges(rows: Iterable[int]) -> str:
     """[1, 2, 3, 5] -> "1-3, 5"."""
@@ -72,6 +74,7 @@ def row_ranges(rows: Iterable[int]) -> str:
         out.append(f"{rs[i]}" if i == j else f"{rs[i]}-{rs[j]}")
         i = j + 1
     return ", ".join(out)
+
 
 def select_rows(ms: MeasurementSet, chip: str | Chip | None = None,
                 batches: Sequence[int] | None = None) -> tuple[list[Measurement], Chip | None]:
@@ -91,6 +94,7 @@ def select_rows(ms: MeasurementSet, chip: str | Chip | None = None,
         if m.chip == ref or names[m.chip or ""] == obj.name:
             picked.append(dataclasses.replace(m, chip=ref or obj.name))
     return picked, obj
+
 
 @dataclass
 class Calibration:
@@ -142,6 +146,7 @@ class Calibration:
                              std=(t.rel_std * k) if t.status != "not identified" else math.nan))
         return pd.DataFrame(rows)
 
+
 def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None = None,
               device_map: Mapping[str, str] | None = None,
               model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
@@ -164,11 +169,13 @@ def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None
     fit = fit_terms(targets, terms=names, prior_weight=prior_weight, hold=hold, loader=loader)
     return Calibration(ref, obj, fit, ms, list(batches) if batches else None)
 
+
 def as_measurement_set(measurements: str | Path | MeasurementSet | None, device_map, model_map
             ) -> MeasurementSet:
     if isinstance(measurements, MeasurementSet):
         return measurements
     return load_measurements(measurements or builtin_measurements_path(), device_map, model_map)
+
 
 @dataclass
 class Validation:
@@ -180,6 +187,7 @@ class Validation:
     summary: pd.DataFrame
     unmapped: pd.DataFrame
     measurements: MeasurementSet
+
 
 def validate(measurements: str | Path | MeasurementSet | None = None,
              chips: Sequence[str | Chip] | None = None,

@@ -33,6 +33,7 @@ def prediction_table(targets: Sequence[Target], predicted_s: np.ndarray) -> pd.D
             source=m.source))
     return pd.DataFrame(rows)
 
+
 def mape_table(table: pd.DataFrame, by: Sequence[str] = ("device", "phase"),
                column: str = "error") -> pd.DataFrame:
     """Mean absolute percentage error (and row count) per group."""

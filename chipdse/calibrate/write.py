@@ -26,6 +26,7 @@ def chip_file(ref: str) -> Path:
         return p
     return preset_path(ref)
 
+
 def _set_leaf(d: dict, keys: Sequence[str], value: Any, source: str) -> None:
     for k in keys[:-1]:
         if not isinstance(d.get(k), dict):
@@ -33,11 +34,13 @@ def _set_leaf(d: dict, keys: Sequence[str], value: Any, source: str) -> None:
         d = d[k]
     d[keys[-1]] = {"value": value, "source": source}
 
+
 def _write_terms(raw: dict, cal, carried_from: str | None) -> dict:
     for name, v in cal.fit.values.items():
         src = cal.term_source(name, carried_from)
         _set_leaf(raw, yaml_keys(name), format_value(name, v), src)
     return raw
+
 
 def _header(cal, carried_from: str | None) -> str:
     f = cal.fit
@@ -57,6 +60,7 @@ def _header(cal, carried_from: str | None) -> str:
                      "identified")
     return "".join(f"# {ln}\n" for ln in lines)
 
+
 def calibrated_chip_yaml(cal, sibling: str | None = None) -> str:
     """The chip file (YAML text) of ``cal.chip_ref`` -- or of ``sibling``, a chip of the same
     family -- with the fitted terms written in as ``{value, source}`` leaves."""
@@ -75,6 +79,7 @@ def calibrated_chip_yaml(cal, sibling: str | None = None) -> str:
         raw, sort_keys=False, allow_unicode=True, width=100)
     chip_from_dict(yaml.safe_load(text), chip_file(ref).name)  # must load back
     return text
+
 
 def family_block_yaml(cal) -> str:
     """The ``families.yaml`` entry of the chip's family with the fitted terms written in."""

@@ -20,7 +20,6 @@ from chipdse.calibrate.measurements import (
 )
 from chipdse.commands.common import format_option
 from chipdse.errors import UserError
-from chipdse.report import scatter_figure
 
 _MEASUREMENTS = click.option(
     "--measurements", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -173,6 +172,8 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
     io.write_csv(output / "unmapped.csv", val.unmapped)
     if not val.loo.empty:
         io.write_csv(output / "loo.csv", val.loo)
+    from chipdse.report import scatter_figure  # matplotlib: only when plotting
+
     io.save_figure(scatter_figure(val.results), output / "scatter.png")
     if fmt == "json":
         click.echo(io.json_dumps(table.to_dict(orient="records")))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from chipdse import api
-from chipdse.commands.common import emit, format_option, human_bytes
+from chipdse.commands.common import emit, format_option
+from microarch.units import format_quantity
 
 
 def _peak_t(c, fmt: str) -> float:
@@ -22,7 +23,7 @@ def _chip_row(c) -> dict:
         "fp16_tflops": _peak_t(c, "fp16"),
         "int8_tops": _peak_t(c, "int8"),
         "dram_gb_s": c.dram.bandwidth_bytes_per_s / 1e9,
-        "dram": human_bytes(c.dram.capacity_bytes),
+        "dram": format_quantity(c.dram.capacity_bytes, "bytes"),
         "sram_mib": c.sram_bytes / 2**20,
         "kv_sram_mib": (c.kv_sram.capacity_bytes / 2**20) if c.kv_sram else 0.0,
         "phase_mode": c.phase.mode.value,
@@ -44,8 +45,9 @@ def chips(action: str, name: str | None, fmt: str) -> None:
     row = _chip_row(c)
     row["description"] = c.description
     row["peaks_dense_tops"] = {k: v / 1e12 for k, v in c.matrix.peak_dense_ops_per_s.items()}
-    row["memory"] = {m.name: f"{m.kind.value} {human_bytes(m.capacity_bytes)} "
-                     f"@ {m.bandwidth_bytes_per_s / 1e9:.4g} GB/s" for m in c.memory}
+    row["memory"] = {m.name: f"{m.kind.value} {format_quantity(m.capacity_bytes, 'bytes')} @ "
+                     f"{format_quantity(m.bandwidth_bytes_per_s, 'bytes_per_s')}"
+                     for m in c.memory}
     row["efficiency"] = {"dram": c.efficiency.dram, "sram": c.efficiency.sram,
                          "vector": c.efficiency.vector,
                          "weight_only_gemm": c.efficiency.weight_only_gemm,

@@ -14,7 +14,7 @@ from chipdse import io
 from microarch import formats as _formats
 
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
-           "precision_from", "human_bytes", "FORMATS"]
+           "precision_from", "FORMATS"]
 
 # Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
 FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
@@ -64,13 +64,6 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, p
 seed_option = click.option("--seed", default=0, show_default=True,
                            type=click.IntRange(min=0),
                            help="Random seed (every stochastic step derives from it).")
-
-
-def human_bytes(x: float) -> str:
-    for unit, f in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(x) >= f:
-            return f"{x / f:.3g} {unit}"
-    return f"{x:.0f} B"
 
 
 def _cell(v: Any) -> str:

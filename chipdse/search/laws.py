@@ -57,6 +57,7 @@ def loss_from_perplexity(ppl: Array) -> Array:
 
 # ---- formulas (module level so laws pickle for distributed evaluation) -------------------
 
+
 def _plas(c: Mapping[str, float], x: Mapping[str, Array]) -> Array:
     # Eq. 15: 9.96/l^1.63 + 0.031 rho^1.09/(r^0.17 d^-0.33) + 500/(r^0.17 d^0.97)
     #         + 0.20/d_m^0.05 + 2.53
@@ -270,6 +271,7 @@ def arch_inputs(n_layers: Array, d_model: Array, n_heads: Array, n_kv_heads: Arr
 
 
 # ---- fitting ---------------------------------------------------------------------------
+
 
 def r_squared(y: Array, y_hat: Array) -> float:
     """Coefficient of determination 1 - SS_res / SS_tot."""

@@ -46,11 +46,13 @@ def grid(problem, evaluate, archive, progress, limit) -> list[dict[str, Any]]:
         progress(f"grid: {min(total, start + _GRID_BLOCK):,}/{total:,} enumerated")
     return [{"round": 0, "evaluated": archive.n}]
 
+
 def _lhs_sample(rng: np.random.Generator, sizes: np.ndarray, n: int) -> np.ndarray:
     """Latin-hypercube sample of ``n`` index vectors (one stratum per sample and variable)."""
     u = (rng.permuted(np.tile(np.arange(n), (len(sizes), 1)), axis=1).T
          + rng.random((n, len(sizes)))) / n
     return np.minimum((u * sizes).astype(int), sizes - 1)
+
 
 def _front_hv(problem, archive, scale: dict[str, np.ndarray] | None
               ) -> tuple[float, int, np.ndarray, dict[str, np.ndarray] | None]:
@@ -72,6 +74,7 @@ def _front_hv(problem, archive, scale: dict[str, np.ndarray] | None
     hv = hypervolume(Ff[m], scale["ref"], scale["ideal"], scale["nadir"])
     order = np.lexsort(Ff[m].T[::-1])
     return hv, int(m.sum()), Xf[m][order], scale
+
 
 def _neighbours(rng, front_X: np.ndarray, sizes: np.ndarray, per_point: int) -> np.ndarray:
     """Designs one or two index steps from front designs, and midpoints between neighbours

@@ -34,6 +34,7 @@ def pareto_mask(F: Any) -> np.ndarray:
         mask[ok[np.asarray(is_nondominated(Fo, keep_weakly=False), dtype=bool)]] = True
     return mask
 
+
 def hypervolume(F: Any, ref: Sequence[float], ideal: Sequence[float] | None = None,
                 nadir: Sequence[float] | None = None) -> float:
     """Hypervolume of points ``F`` (minimisation) below ``ref``; with ``ideal``/``nadir`` all
@@ -49,6 +50,7 @@ def hypervolume(F: Any, ref: Sequence[float], ideal: Sequence[float] | None = No
         ref = (ref - lo) / span
     F = F[np.all(F < ref, axis=1)]
     return float(_hv(F, ref=ref)) if len(F) else 0.0
+
 
 def dominated_share(front_a: pd.DataFrame, front_b: pd.DataFrame,
                     objectives: Sequence[str]) -> float:

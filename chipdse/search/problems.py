@@ -214,6 +214,7 @@ class SearchProblem:
         """One-line label of a design (a results row)."""
         return ", ".join(f"{v.name}={row[v.name]}" for v in self.variables)
 
+
 class _ArchMixin:
     law: LossLaw
     tokens: float
@@ -242,6 +243,7 @@ class _ArchMixin:
         # "n_h" duplicates an explicit count when n_h is 1, 2, 4 or 8.
         dup = mha & np.isin(heads, (1.0, 2.0, 4.0, 8.0))
         return ok & ~dup
+
 
 class PlasProblem(_ArchMixin, SearchProblem):
     """PLAS: model architecture on a fixed chip. Objectives default to (loss, latency_s);
@@ -293,6 +295,7 @@ class PlasProblem(_ArchMixin, SearchProblem):
         return {**super().config(), "chip": self.chip.name, "law": self.law.name,
                 "law_coefficients": dict(self.law.coefficients), "tokens": self.tokens}
 
+
 class _ChipMixin:
     template: ChipTemplate
 
@@ -308,6 +311,7 @@ class _ChipMixin:
                 "int8_tops": f.matrix_peak_ops_per_s["int8"] / 1e12,
                 "dram_gb_per_s": f.dram_bytes_per_s / 1e9}
         return cp, arrays, info
+
 
 class ChipSizingProblem(_ChipMixin, SearchProblem):
     """Chip sizing: template chip parameters for a fixed model. Objectives default to
@@ -349,6 +353,7 @@ class ChipSizingProblem(_ChipMixin, SearchProblem):
     def config(self):
         return {**super().config(), "model": self.model.name, "template": repr(self.template),
                 "law": self.law.name, "tokens": self.tokens}
+
 
 class CoDesignProblem(_ArchMixin, _ChipMixin, SearchProblem):
     """Joint co-design of the model architecture and the chip. Objectives default to

@@ -34,8 +34,10 @@ def design_objects(problem, row: Mapping[str, Any]):
         chip = problem.template.build_chip(**{k: _py(row[k]) for k in CHIP_VARS})
     return chip, model
 
+
 def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
+
 
 def simulate_request(chip: Any, model: Any, workload: Workload) -> float:
     """Latency (s) of one request of ``workload`` (batch 1) run alone through the
@@ -49,6 +51,7 @@ def simulate_request(chip: Any, model: Any, workload: Workload) -> float:
                   duration_s=1.0)
     res = simulate(chip, None, trace, workload.precision)
     return float(res.requests["latency_s"].iloc[0])
+
 
 def recheck_front(result: SearchResult, problem, simulator: Callable,
                   max_points: int = 10) -> None:

@@ -68,6 +68,7 @@ class SearchResult:
             out["plot"] = io.save_figure(pareto_figure(self), d / "pareto.png")
         return out
 
+
 def pareto_figure(result: SearchResult, x: str | None = None, y: str | None = None,
                   color: str | None = None):
     """Scatter of the feasible designs (grey) and the Pareto front (coloured)."""
@@ -104,6 +105,7 @@ def pareto_figure(result: SearchResult, x: str | None = None, y: str | None = No
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
 
 def results_frame(problem, X: np.ndarray, scores: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """One row per distinct design of ``X`` (first evaluation kept): variable values, scores,

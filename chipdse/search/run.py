@@ -31,6 +31,7 @@ __all__ = ["run_search"]
 def _score_chunk(problem, X: np.ndarray) -> dict[str, np.ndarray]:
     return problem.score(X)
 
+
 def _check_scheduler_address(address: str) -> None:
     """Raise :class:`UserError` unless ``address`` parses as a Dask scheduler address. Checked
     before a Client is made: a Client refused on its address hangs on closing."""
@@ -45,6 +46,7 @@ def _check_scheduler_address(address: str) -> None:
     except ValueError as exc:
         raise UserError(f"{address!r} is not a Dask scheduler address (expected "
                         f"tcp://HOST:PORT): {exc}") from None
+
 
 class _Evaluator:
     """Scores index matrices serially, or in batches on an existing Dask cluster."""

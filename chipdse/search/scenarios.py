@@ -62,6 +62,7 @@ WORKLOADS: dict[str, tuple[Workload, float]] = {
 }
 """Scenario name -> (workload, default latency budget in s)."""
 
+
 @dataclass(frozen=True)
 class Budgets:
     """Constraints (None = unconstrained). Memory is always bounded by the chip's DRAM.

@@ -71,6 +71,7 @@ PLAS_SPACE: tuple[Variable, ...] = (
 CHIP_SPACE: tuple[Variable, ...] = tuple(Variable(k, v) for k, v in CHIP_VARIABLES.items())
 """The chip template's design variables (:data:`microarch.template.VARIABLES`)."""
 
+
 def plas_arch_arrays(n_layers: Array, d_model: Array, n_experts: Array, top_k: Array,
                      kv_heads: Array, ffn_ratio: Array) -> tuple[ArchArrays, np.ndarray]:
     """ArchArrays of PLAS shapes (``kv_heads`` 0 = as many as query heads) and the effective
@@ -95,6 +96,7 @@ def plas_arch_arrays(n_layers: Array, d_model: Array, n_experts: Array, top_k: A
         ffn_matrices=3.0, qk_norm=False)
     return a, kv
 
+
 def _option_table(var: Variable) -> np.ndarray:
     """Numeric table of a PLAS variable's options (experts -> (E, K); kv_heads "n_h" -> 0)."""
     if var.name == "experts":
@@ -107,6 +109,7 @@ def _option_table(var: Variable) -> np.ndarray:
         return np.array([0.0 if str(o) == "n_h" else float(o) for o in var.options])
     return np.asarray(var.options, dtype=float)
 
+
 def plas_numbers(X: np.ndarray, variables: Sequence[Variable],
                   offset: int = 0) -> dict[str, np.ndarray]:
     """Numeric PLAS variables from the index columns ``offset..offset+4`` of ``X``."""
@@ -116,6 +119,7 @@ def plas_numbers(X: np.ndarray, variables: Sequence[Variable],
     return {"n_layers": tables[0][c(0)], "d_model": tables[1][c(1)],
             "n_experts": ek[:, 0], "top_k": ek[:, 1], "kv_heads": tables[3][c(3)],
             "ffn_ratio": tables[4][c(4)]}
+
 
 def enumerate_indices(sizes: Sequence[int], start: int, stop: int) -> np.ndarray:
     """Rows ``start..stop-1`` of the full index grid (last variable fastest)."""

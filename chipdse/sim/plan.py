@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chipdse.cost import ChipParams, CostOptions, op_cost, placement
 from chipdse.accounting import Shares
+from chipdse.cost import ChipParams, CostOptions, op_cost, placement
 from workloads.graph import execution_order, request_graph
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes

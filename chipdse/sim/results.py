@@ -41,20 +41,29 @@ __all__ = ["SimResult", "build_result", "binned_average"]
 
 def binned_average(starts: np.ndarray, ends: np.ndarray, amounts: np.ndarray,
                    edges: np.ndarray) -> np.ndarray:
-    """Average rate per bin of ``amounts`` spread uniformly over ``[starts, ends)``."""
+    """Average rate per bin of ``amounts`` spread uniformly over ``[starts, ends)``.
+
+    ``amounts`` may be (k, n): k quantities over the same n intervals, sorted once."""
+    amounts = np.asarray(amounts, dtype=float)
+    many = amounts.ndim == 2
+    a2 = amounts if many else amounts[None, :]
     ok = ends > starts
     if not np.any(ok):
-        return np.zeros(len(edges) - 1)
+        z = np.zeros((a2.shape[0], len(edges) - 1))
+        return z if many else z[0]
     s, e = starts[ok], ends[ok]
-    rate = amounts[ok] / (e - s)
+    rate = a2[:, ok] / (e - s)
     t = np.concatenate([s, e])
-    d = np.concatenate([rate, -rate])
     o = np.argsort(t, kind="stable")
-    t, d = t[o], d[o]
-    level = np.cumsum(d)
-    integral = np.concatenate([[0.0], np.cumsum(level[:-1] * np.diff(t))])
-    f = np.interp(edges, t, integral, left=0.0, right=float(integral[-1]))
-    return np.clip(np.diff(f) / np.diff(edges), 0.0, None)
+    t = t[o]
+    dt = np.diff(t)
+    out = np.empty((a2.shape[0], len(edges) - 1))
+    for i, r in enumerate(rate):
+        level = np.cumsum(np.concatenate([r, -r])[o])
+        integral = np.concatenate([[0.0], np.cumsum(level[:-1] * dt)])
+        f = np.interp(edges, t, integral, left=0.0, right=float(integral[-1]))
+        out[i] = np.clip(np.diff(f) / np.diff(edges), 0.0, None)
+    return out if many else out[0]
 
 
 @dataclass
@@ -343,8 +352,9 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
     nbins = max(1, int(np.ceil(horizon / bin_s - 1e-9)))
     edges = np.arange(nbins + 1) * bin_s
     util: dict[str, Any] = {"t_start_s": edges[:-1], "t_end_s": edges[1:]}
+    unit_util = binned_average(ev["start"], ev["end"], ev["work"], edges)
     for u, name in enumerate(UNITS):
-        util[name] = binned_average(ev["start"], ev["end"], ev["work"][u], edges)
+        util[name] = unit_util[u]
     for si, name in enumerate(sim.layout.slot_names):
         m = ev["slot"] == si
         util[f"busy_{name}"] = binned_average(ev["start"][m], ev["end"][m], dur[m], edges)

@@ -3,7 +3,6 @@ utilisation of each unit and KV-cache occupancy over time."""
 
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 
