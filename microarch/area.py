@@ -51,9 +51,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from microarch.schema import Reader, SpecError, load_yaml
 
 __all__ = ["AreaSpec", "area_breakdown", "total_area_mm2", "logic_density_mtr_per_mm2",
            "sram_mm2_per_mib", "int8_lane_um2", "Die", "dies", "published_checks",
@@ -242,11 +247,52 @@ class Die:
             fused_nonlinear=self.fused_nonlinear)
 
 
+@lru_cache(maxsize=1)
 def dies() -> dict[str, Die]:
-    """The dies of ``presets/dies.yaml`` by key."""
-    from microarch.loader import load_dies
-
-    return load_dies()
+    """The dies of ``presets/dies.yaml`` by key (read and validated once)."""
+    path = Path(str(resources.files("microarch"))) / "presets" / "dies.yaml"
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError([f"{path.name}: expected a mapping of dies"])
+    errors: list[str] = []
+    out: dict[str, Any] = {}
+    for key, body in data.items():
+        r = Reader(body, path.name, str(key), errors)
+        kw = dict(
+            key=str(key), description=r.string("description"),
+            node_nm=r.number("node_nm", positive=True),
+            physical_units=r.number("physical_units", positive=True, integer=True),
+            int8_macs_per_unit=r.number("int8_macs_per_unit", positive=True),
+            vector_lanes_per_unit=r.number("vector_lanes_per_unit", positive=True),
+            register_file_bytes_per_unit=r.quantity("register_file_per_unit", "bytes"),
+            local_sram_bytes_per_unit=r.quantity("local_sram_per_unit", "bytes"),
+            shared_sram_bytes=r.quantity("shared_sram", "bytes"),
+            cpu_cache_bytes=r.quantity("cpu_cache", "bytes"),
+            cpu_cores=r.mapping("cpu_cores", lambda sub, k: sub.number(
+                k, positive=True, integer=True)),
+            dram_bus_bits=r.number("dram_bus_bits", positive=True, integer=True),
+            float_formats=r.string_list("float_formats", choices=tuple(FLOAT_SUPPORT_AREA)),
+            fused_nonlinear=r.boolean("fused_nonlinear", default=False),
+            published_area_mm2=r.quantity("published_area", "mm2", required=False,
+                                          positive=True),
+            transistors=r.number("transistors", required=False, positive=True),
+            reference_transistors=r.number("reference_transistors", required=False,
+                                           positive=True),
+            reference_area_mm2=r.quantity("reference_area", "mm2", required=False,
+                                          positive=True),
+        )
+        r.finish()
+        prefix = f"{key}."
+        kw["sources"] = {k[len(prefix):]: v for k, v in r.sources.items()
+                         if k.startswith(prefix)}
+        if not errors:
+            try:
+                out[str(key)] = Die(**kw)
+            except (TypeError, ValueError) as exc:
+                errors.append(f"{path.name}: {key}: {exc}")
+    if errors:
+        raise SpecError(errors)
+    return out
 
 
 def _published() -> dict[str, Die]:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from microarch.area import dies
 from microarch.chip import (
     Chip,
     Dispatch,
@@ -35,7 +36,7 @@ from microarch.power import default_matrix_energy, default_memory_energy, defaul
 from microarch.schema import Reader, SpecError, load_yaml
 
 __all__ = ["load_chip", "chip_from_dict", "list_chips", "preset_path", "load_families",
-           "load_dies", "SpecError"]
+           "SpecError"]
 
 _PRESETS = "presets"
 
@@ -111,53 +112,6 @@ def load_families() -> dict[str, dict[str, Any]]:
         }
         _build(errors, path.name, f"{fam}.sparse", SparseEngine, _SPARSE_KEYS,
                per_expert_overhead_s=parts["per_expert_overhead_s"])
-    if errors:
-        raise SpecError(errors)
-    return out
-
-
-@lru_cache(maxsize=1)
-def load_dies() -> dict[str, Any]:
-    """The published dies of ``presets/dies.yaml`` as :class:`microarch.area.Die` by key."""
-    from microarch.area import Die
-
-    path = _preset_dir() / "dies.yaml"
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise SpecError([f"{path.name}: expected a mapping of dies"])
-    errors: list[str] = []
-    out: dict[str, Any] = {}
-    for key, body in data.items():
-        r = Reader(body, path.name, str(key), errors)
-        kw = dict(
-            key=str(key), description=r.string("description"),
-            node_nm=r.number("node_nm", positive=True),
-            physical_units=r.number("physical_units", positive=True, integer=True),
-            int8_macs_per_unit=r.number("int8_macs_per_unit", positive=True),
-            vector_lanes_per_unit=r.number("vector_lanes_per_unit", positive=True),
-            register_file_bytes_per_unit=r.quantity("register_file_per_unit", "bytes"),
-            local_sram_bytes_per_unit=r.quantity("local_sram_per_unit", "bytes"),
-            shared_sram_bytes=r.quantity("shared_sram", "bytes"),
-            cpu_cache_bytes=r.quantity("cpu_cache", "bytes"),
-            cpu_cores=r.mapping("cpu_cores", lambda sub, k: sub.number(
-                k, positive=True, integer=True)),
-            dram_bus_bits=r.number("dram_bus_bits", positive=True, integer=True),
-            float_formats=tuple(r._raw("float_formats", True) or ()),
-            fused_nonlinear=r.boolean("fused_nonlinear", default=False),
-            published_area_mm2=r.quantity("published_area", "mm2", required=False,
-                                          positive=True),
-            transistors=r.number("transistors", required=False, positive=True),
-            reference_transistors=r.number("reference_transistors", required=False,
-                                           positive=True),
-            reference_area_mm2=r.quantity("reference_area", "mm2", required=False,
-                                          positive=True),
-        )
-        r.finish()
-        prefix = f"{key}."
-        kw["sources"] = {k[len(prefix):]: v for k, v in r.sources.items()
-                         if k.startswith(prefix)}
-        if not errors:
-            out[str(key)] = _build(errors, path.name, str(key), Die, {}, **kw)
     if errors:
         raise SpecError(errors)
     return out
@@ -324,9 +278,8 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
             die=tr.string("die", required=False),
         )
         node = tech_kw["node_nm"] or node
-        if tech_kw["die"] is not None and tech_kw["die"] not in load_dies():
-            tr.error(f"unknown die {tech_kw['die']!r} (known: {', '.join(load_dies())})",
-                     "die")
+        if tech_kw["die"] is not None and tech_kw["die"] not in dies():
+            tr.error(f"unknown die {tech_kw['die']!r} (known: {', '.join(dies())})", "die")
         dram_type = tr.string("dram_type", required=False, default="lpddr",
                               choices=("lpddr", "hbm", "gddr"))
         tr.finish()

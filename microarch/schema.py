@@ -242,6 +242,21 @@ class Reader:
             return default
         return raw
 
+    def string_list(self, key: str, required: bool = True,
+                    choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """A list of strings (each one of ``choices`` if given)."""
+        raw = self._raw(key, required)
+        if raw is _MISSING or raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            self.error(f"{raw!r} is not a list of strings", key)
+            return ()
+        bad = [x for x in raw if choices is not None and x not in choices]
+        if bad:
+            self.error(f"{', '.join(bad)} not one of {', '.join(choices or ())}", key)
+            return ()
+        return tuple(raw)
+
     def boolean(self, key: str, required: bool = False, default: bool = False) -> Any:
         raw = self._raw(key, required)
         if raw is _MISSING:

@@ -145,7 +145,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         name=NAME, question=QUESTION,
         setup=[f"chips: {', '.join(c[0] for c in _chips())}",
                f"models: {', '.join(models)}",
-               "workload: batch 1, prompt 1024, 16 generated tokens (docs/reference/plas.md driving workload)",
+               "workload: batch 1, prompt 1024, 16 generated tokens (docs/reference/plas.md "
+               "driving workload)",
                "precisions: FP16 (w/a/kv fp16) vs INT8 (w8a8, kv fp16)",
                "'+fused' variants: same chip with fused non-linear operators and conversions"],
         answer=answer, supports=supports, table=t, figures={"speedup.png": fig},

@@ -2,10 +2,10 @@
 Jetson AGX Orin: LLM and driving-VLA latency, energy, area and peak power.
 
 Claims examined (press; docs/reference/chips.md section 3, "Effective compute claims", and
-docs/reference/plas.md Sec. 6): one M100 has about 2x the effective compute of a Thor-U for LLMs (LatePost,
-Aug 2025, via wanbiaoku.com/new/705312469454696448) and 3x for running the VLA (Li Auto,
-Feb 2026, via reportify.ai and hawkinsight.com/en/article/8WSjW). "Effective compute" is read
-as a latency ratio on the same workload: latency(Thor-U) / latency(M100).
+docs/reference/plas.md Sec. 6): one M100 has about 2x the effective compute of a Thor-U for LLMs
+(LatePost, Aug 2025, via wanbiaoku.com/new/705312469454696448) and 3x for running the VLA (Li Auto,
+Feb 2026, via reportify.ai and hawkinsight.com/en/article/8WSjW). "Effective compute" is read as a
+latency ratio on the same workload: latency(Thor-U) / latency(M100).
 
 The M100 preset already has dataflow dispatch (0.5 us per operator, no kernel launch) and fused
 non-linear / conversion units; the variants add, one at a time and then together, a dedicated
@@ -45,7 +45,8 @@ REFERENCE = "drive-thor-u"
 M100 = "li-m100"
 BASELINES = ("drive-thor-u", "jetson-agx-thor", "jetson-agx-orin-64gb")
 TRACE = "vla-drive-10hz"
-# LLM request: batch 1, 1024-token prompt (the docs/reference/plas.md driving prompt), 128 generated tokens
+# LLM request: batch 1, 1024-token prompt (the driving prompt of docs/reference/plas.md),
+# 128 generated tokens
 # (assumption: an assistant turn, long enough that decode weighs as much as prefill).
 LLM_PROMPT, LLM_GENERATE = 1024, 128
 KV_SRAM_BYTES = 128 * 2**20  # holds qwen3-1.7b's 1,040-token KV cache (114 MiB at FP16)
@@ -304,7 +305,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
                f"frame: {TRACE} ({req.prefill_tokens}-token prefill, {req.action_tokens} action "
                "tokens, the trace's vision encoder), uncontended",
                f"effective compute = latency(Thor-U) / latency(chip), geometric mean over models "
-               f"per tier; claims {CLAIM_LLM:g}x LLM and {CLAIM_VLA:g}x VLA (press, docs/reference/chips.md "
+               f"per tier; claims {CLAIM_LLM:g}x LLM and {CLAIM_VLA:g}x VLA (press, "
+               f"docs/reference/chips.md "
                f"section 3); verdict on the 8-bit tier, threshold {CLAIM_SHARE:.0%} of each",
                "area: chipdse area model (die with fused-off units, CPU cluster and automotive "
                "uncore) beside the published die area where there is one; peak power: every "

@@ -1,9 +1,9 @@
 """Elasticity of the driving VLA frame latency to DRAM bandwidth, peak TOPS, SRAM and KV SRAM.
 
-Claim examined (docs/reference/plas.md Sec. 6, conclusion 2): memory bandwidth and cache efficiency decide real
-performance more than peak TOPS; reserve fast SRAM for the KV cache and attention.
-Elasticity e_x = d ln(latency) / d ln(x), by a central difference at x * 1.25^(+-1) around each
-chip preset; -1 means latency falls in proportion, 0 means x does not matter. A KV SRAM is absent
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 2): memory bandwidth and cache efficiency
+decide real performance more than peak TOPS; reserve fast SRAM for the KV cache and attention.
+Elasticity e_x = d ln(latency) / d ln(x), by a central difference at x * 1.25^(+-1) around each chip
+preset; -1 means latency falls in proportion, 0 means x does not matter. A KV SRAM is absent
 from the presets, so its effect is measured by adding one sized to the frame's KV cache."""
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """MoE on the efficiency frontier as the batch grows.
 
-Claim examined (docs/reference/plas.md Sec. 6, conclusion 1; arXiv 2602.10377, Sec. 5): at batch 1, MoE sparse
-architectures dominate the efficiency frontier ("100 % of Pareto-optimal designs at batch 1 are
-MoE"). The PLAS grid is scored exhaustively once per (chip, batch) for the driving request
-(1024 prompt tokens, 16 generated, FP16), bounded only by the chip's DRAM. The primary
-frontier is loss against decode latency per token (a driving request is decode-heavy at batch
-1); loss against total request latency is reported beside it.
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 1; arXiv 2602.10377, Sec. 5): at batch 1,
+MoE sparse architectures dominate the efficiency frontier ("100 % of Pareto-optimal designs at batch
+1 are MoE"). The PLAS grid is scored exhaustively once per (chip, batch) for the driving request
+(1024 prompt tokens, 16 generated, FP16), bounded only by the chip's DRAM. The primary frontier is
+loss against decode latency per token (a driving request is decode-heavy at batch 1); loss against
+total request latency is reported beside it.
 
 Why the share should fall with the batch: a decode step of B sequences touches
 E (1 - (1 - K/E)^B) distinct experts per MoE layer (DESIGN.md, the cost model's rule), so the

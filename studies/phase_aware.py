@@ -1,7 +1,7 @@
 """Fixed vs static-partition vs reconfigurable phase resources on driving traces.
 
-Claim examined (docs/reference/plas.md Sec. 6, conclusion 3): prefill wants parallel compute, decode wants
-bandwidth; phase-aware microarchitectures that re-allocate resources between phases keep both
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 3): prefill wants parallel compute, decode
+wants bandwidth; phase-aware microarchitectures that re-allocate resources between phases keep both
 fast and deterministic. Each chip is simulated three times on the same trace and seed, differing
 only in its phase-resource mode (static split 50/50; reconfiguration 10 us, an assumption of
 the order of a dataflow re-mapping)."""

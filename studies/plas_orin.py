@@ -2,16 +2,16 @@
 prefill, decode and total latency at FP16 and INT8, the architecture trends along them, and the
 predicted perplexity gain at the Qwen2.5-0.5B architecture's latency.
 
-Claims examined (arXiv 2602.10377, Sec. 5; docs/reference/plas.md Sec. 5): "100 % of Pareto-optimal designs at
-batch 1 are MoE, top-1 routing preferred; wide and shallow (usually < 20 layers); r well below 4,
-often < 1; prefill-optimised designs want fewer experts, decode-optimised ones more,
+Claims examined (arXiv 2602.10377, Sec. 5; docs/reference/plas.md Sec. 5): "100 % of Pareto-optimal
+designs at batch 1 are MoE, top-1 routing preferred; wide and shallow (usually < 20 layers); r well
+below 4, often < 1; prefill-optimised designs want fewer experts, decode-optimised ones more,
 total-latency ones about 8"; and, at the latency of the Qwen2.5-0.5B architecture on Orin, the
 co-designed model has 19.42 % lower WikiText-2 perplexity (50.88 vs 63.14).
 
 Each (cost model, precision) pair is one exhaustive evaluation of the PLAS grid (driving
 request: batch 1, 1024 prompt tokens, 16 generated; memory bounded by the chip's DRAM). The
-fronts apply the driving budget (100 ms total, docs/reference/plas.md Sec. 4) to every latency kind; the
-matched-latency comparison uses the whole grid, since the reference itself may exceed the
+fronts apply the driving budget (100 ms total, docs/reference/plas.md Sec. 4) to every latency
+kind; the matched-latency comparison uses the whole grid, since the reference itself may exceed the
 budget. Two cost models: chipdse's calibrated one and the paper's pure roofline
 (``paper_model=True``: peak rates, no activation, KV-write or tiling traffic)."""
 
@@ -249,7 +249,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> StudyResult:
         name=NAME, question=QUESTION,
         setup=[f"chip: {CHIP}; reference architecture: {REFERENCE} (scored as the search "
                "scores designs: decode at the mean context)",
-               "workload: batch 1, prompt 1024, 16 generated tokens (driving, docs/reference/plas.md Sec. 4)",
+               "workload: batch 1, prompt 1024, 16 generated tokens (driving, "
+               "docs/reference/plas.md Sec. 4)",
                "precisions: FP16 (w/a/kv fp16) and INT8 (w8a8, kv fp16)",
                f"space: the PLAS grid (l 4..32, d 768..3072, E x K in 1x1, 8x1, 8x2, 16x1, "
                f"16x2, KV heads 1/2/4/8/n_h, r 0.25..6), {len(frames[('chipdse', 'fp16')])} "

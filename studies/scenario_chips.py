@@ -1,11 +1,11 @@
 """Scenario-optimised chips: joint chip + model co-design under each latency budget of the PLAS
 paper's Table 2, and what a chip sized for one scenario costs in another.
 
-Claim examined (docs/reference/plas.md Sec. 6, conclusion 6; arXiv 2602.10377 and its press coverage): there
-are no universal chips, only scenario-optimised ("algorithm-defined") chips. Budgets (Table 2 of
-arXiv 2602.10377): embodied AI < 20 ms decode; autonomous driving < 100 ms total; smart home
-< 500 ms total; private serving < 2 s total; each a batch-1 request of 1,024 prompt and 16
-generated tokens as ``api.WORKLOADS`` defines them.
+Claim examined (docs/reference/plas.md Sec. 6, conclusion 6; arXiv 2602.10377 and its press
+coverage): there are no universal chips, only scenario-optimised ("algorithm-defined") chips.
+Budgets (Table 2 of arXiv 2602.10377): embodied AI < 20 ms decode; autonomous driving < 100 ms
+total; smart home < 500 ms total; private serving < 2 s total; each a batch-1 request of 1,024
+prompt and 16 generated tokens as ``api.WORKLOADS`` defines them.
 
 Selection rule. Every scenario must serve a model at least as good as the paper's baseline,
 Qwen2.5-0.5B (its loss under the PLAS law is the target L*). A scenario's chip is the design of

@@ -20,7 +20,8 @@ from chipdse.search.laws import (
 
 
 def test_plas_sanity_value_qwen_shape():
-    # docs/reference/plas.md: a Qwen2.5-0.5B-like shape (l=24, d=896, r=5.43, gqa=7, rho=1) gives L ~ 3.48.
+    # docs/reference/plas.md: a Qwen2.5-0.5B-like shape (l=24, d=896, r=5.43, gqa=7, rho=1)
+    # gives L ~ 3.48.
     law = LAWS["plas"]
     loss = law.predict(n_layers=24, d_model=896, d_kv=896 / 7, ffn_ratio=5.43, rho=1.0)
     assert float(loss) == pytest.approx(3.48, abs=0.01)

@@ -104,6 +104,19 @@ CHIP_MUTATIONS = {
                         "bad.yaml: phase.prefill_compute_share: must be in (0, 1), got 1.0"),
     "two-dram-levels": (_two_dram_levels,
                         "bad.yaml: memory: needs exactly one dram level, got 2"),
+    "unknown-die": (_set("technology.die", "gb202"),
+                    "bad.yaml: technology.die: unknown die 'gb202' (known: thor, m100, orin)"),
+    "cores-fractional": (_set("matrix.cores", {"value": 15.5, "source": "x"}),
+                         "bad.yaml: matrix.cores: 15.5 is not an integer"),
+    "range-without-the-value": (
+        _set("technology.clock", {"value": "1.3 GHz", "assumption": "x",
+                                  "range": ["1.4 GHz", "1.6 GHz"]}),
+        "bad.yaml: technology.clock: range [1.4e+09, 1.6e+09] must be finite, ordered and "
+        "hold the value 1.3e+09"),
+    "range-wrong-unit": (
+        _set("technology.clock", {"value": "1.3 GHz", "assumption": "x",
+                                  "range": ["1 GB", "2 GHz"]}),
+        "bad.yaml: technology.clock: range: '1 GB' is not a frequency (expected e.g. '1.3 GHz')"),
 }
 
 
