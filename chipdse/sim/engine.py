@@ -99,9 +99,9 @@ class Request:
     arrival_s: float
     deadline_s: float
     key: tuple
-    kv_need: int
-    kv_sram: int = 0
-    kv_dram: int = 0
+    kv_need_bytes: int
+    kv_sram_bytes: int = 0
+    kv_dram_bytes: int = 0
     admitted_s: float = float("nan")
     end_s: float = float("nan")
 
@@ -110,7 +110,7 @@ class Request:
 class _StreamWork:
     stream: Stream
     stages: list[Stage]
-    kv_need: int
+    kv_need_bytes: int
 
 
 class Simulator:
@@ -149,8 +149,8 @@ class Simulator:
         segments = [request_segments(s.request, precision) for s in trace.streams]
         self._check_operator_count(frames, segments)
         self.work = [self._stream_work(s, seg) for s, seg in zip(trace.streams, segments)]
-        self.kv = KVStore(self.env, int(float(self.full.kv_capacity_bytes)), self._kv_dram_budget(),
-                          options.kv_overflow)
+        self.kv = KVStore(self.env, int(float(self.full.kv_capacity_bytes)),
+                          self._kv_dram_budget(), options.kv_overflow)
         self._check_kv_fits()
         self._plans: dict[tuple, StagePlan] = {}
         # (request id, plan, first op, end op, start time, slot index, cum offset)
@@ -240,13 +240,13 @@ class Simulator:
 
     def _check_kv_fits(self) -> None:
         for w in self.work:
-            if w.kv_need > self.kv.dram_capacity + self.kv.sram_capacity:
+            if w.kv_need_bytes > self.kv.dram_capacity_bytes + self.kv.sram_capacity_bytes:
                 raise UserError(f"stream {w.stream.name!r}: its KV cache "
-                                f"({w.kv_need / 1e9:.3g} GB) does not fit in memory")
+                                f"({w.kv_need_bytes / 1e9:.3g} GB) does not fit in memory")
             if (self.options.kv_overflow == "wait" and self.kv.sram is not None
-                    and w.kv_need > self.kv.sram_capacity):
-                raise UserError(f"stream {w.stream.name!r}: its KV cache ({w.kv_need:,} B) "
-                                f"exceeds the KV SRAM ({self.kv.sram_capacity:,} B) and "
+                    and w.kv_need_bytes > self.kv.sram_capacity_bytes):
+                raise UserError(f"stream {w.stream.name!r}: its KV cache ({w.kv_need_bytes:,} B) "
+                                f"exceeds the KV SRAM ({self.kv.sram_capacity_bytes:,} B) and "
                                 "kv_overflow='wait' would wait for ever; use 'spill'")
 
     def _key(self, s: Stream, rid: int, arrival: float) -> tuple:
@@ -266,7 +266,7 @@ class Simulator:
         for rid, (t, si) in enumerate(rows):
             s = self.work[si].stream
             out.append(Request(rid, si, t, s.deadline_s, self._key(s, rid, t),
-                               self.work[si].kv_need))
+                               self.work[si].kv_need_bytes))
         return out
 
     def _ops_per_request(self, r: Request) -> int:
@@ -276,7 +276,7 @@ class Simulator:
     def plan(self, r: Request, stage_index: int, slot: Slot) -> StagePlan:
         """Costs of a request's stage on the slot's current shares (cached)."""
         w = self.work[r.stream]
-        kv = r.kv_sram if w.kv_need else None
+        kv = r.kv_sram_bytes if w.kv_need_bytes else None
         key = (r.stream, stage_index, slot.shares, kv)
         plan = self._plans.get(key)
         if plan is None:
@@ -329,8 +329,8 @@ class Simulator:
     def _request(self, r: Request):
         env = self.env
         w = self.work[r.stream]
-        if w.kv_need > 0:
-            r.kv_sram, r.kv_dram = yield from self.kv.acquire(w.kv_need)
+        if w.kv_need_bytes > 0:
+            r.kv_sram_bytes, r.kv_dram_bytes = yield from self.kv.acquire(w.kv_need_bytes)
         r.admitted_s = env.now
         held, held_slot, prev = None, None, None
         for si, stage in enumerate(w.stages):
@@ -352,8 +352,8 @@ class Simulator:
         if held is not None:
             held_slot.release(held)
         self._set_activity(prev, None)
-        if w.kv_need > 0:
-            self.kv.release(r.kv_sram, r.kv_dram)
+        if w.kv_need_bytes > 0:
+            self.kv.release(r.kv_sram_bytes, r.kv_dram_bytes)
         r.end_s = env.now
 
     def _stage(self, r: Request, si: int, slot: Slot, held):
@@ -363,7 +363,7 @@ class Simulator:
         n = self.work[r.stream].stages[si].n_ops
         while i < n:
             plan = self.plan(r, si, slot)
-            cum = plan.cum
+            cum = plan.cum_s
             base = float(cum[i - 1]) if i else 0.0
             t0 = env.now
             if slot.should_yield(r.key):

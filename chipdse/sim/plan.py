@@ -91,24 +91,25 @@ class Stage:
 class StagePlan:
     """Costs of every operator of a stage on one slot configuration (arrays of n_ops).
 
-    ``cum`` is the running sum of ``duration``: operator j of a batch that starts at operator i
-    at time t0 ends at ``t0 + cum[j] - cum[i-1]``. ``work`` is (len(UNITS), n_ops).
+    ``cum_s`` is the running sum of ``duration_s``: operator j of a batch that starts at
+    operator i at time t0 ends at ``t0 + cum_s[j] - cum_s[i-1]``. ``work_s`` is
+    (len(UNITS), n_ops): seconds of each unit's whole-chip achieved rate.
     """
 
     stage: Stage
     shares: Shares
-    duration: np.ndarray
-    cum: np.ndarray
-    energy: np.ndarray
+    duration_s: np.ndarray
+    cum_s: np.ndarray
+    energy_j: np.ndarray
     dram_bytes: np.ndarray
     sram_bytes: np.ndarray
     kv_bytes: np.ndarray
     bound: np.ndarray
-    work: np.ndarray
+    work_s: np.ndarray
 
     @property
     def n_ops(self) -> int:
-        return int(self.duration.size)
+        return int(self.duration_s.size)
 
 
 def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +233,7 @@ def cost_stage(stage: Stage, full: ChipParams, params: ChipParams, shares: Share
         cat["sram_bytes"] / float(full.sram_bytes_per_s),
         cat["kv_bytes"] / float(full.kv_bytes_per_s),
     ])
-    return StagePlan(stage=stage, shares=shares, duration=dur, cum=np.cumsum(dur),
-                     energy=cat["energy_j"], dram_bytes=cat["dram_bytes"],
+    return StagePlan(stage=stage, shares=shares, duration_s=dur, cum_s=np.cumsum(dur),
+                     energy_j=cat["energy_j"], dram_bytes=cat["dram_bytes"],
                      sram_bytes=cat["sram_bytes"], kv_bytes=cat["kv_bytes"],
-                     bound=cat["bound"].astype(np.int8), work=work)
+                     bound=cat["bound"].astype(np.int8), work_s=work)

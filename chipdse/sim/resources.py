@@ -75,17 +75,17 @@ class KVStore:
                  overflow: str = "spill"):
         self.env = env
         self.overflow = overflow
-        self.sram_capacity = int(sram_bytes)
-        self.dram_capacity = int(dram_bytes)
-        self.sram = (simpy.Container(env, capacity=self.sram_capacity, init=self.sram_capacity)
-                     if self.sram_capacity > 0 else None)
-        self.dram = simpy.Container(env, capacity=max(self.dram_capacity, 1),
-                                    init=max(self.dram_capacity, 1))
+        self.sram_capacity_bytes = int(sram_bytes)
+        self.dram_capacity_bytes = int(dram_bytes)
+        cap = self.sram_capacity_bytes
+        self.sram = simpy.Container(env, capacity=cap, init=cap) if cap > 0 else None
+        self.dram = simpy.Container(env, capacity=max(self.dram_capacity_bytes, 1),
+                                    init=max(self.dram_capacity_bytes, 1))
         self.history: list[tuple[float, int, int]] = [(0.0, 0, 0)]
 
     def _record(self) -> None:
-        used_s = self.sram_capacity - self.sram.level if self.sram is not None else 0
-        used_d = max(self.dram_capacity, 1) - self.dram.level
+        used_s = self.sram_capacity_bytes - self.sram.level if self.sram is not None else 0
+        used_d = max(self.dram_capacity_bytes, 1) - self.dram.level
         self.history.append((self.env.now, int(used_s), int(used_d)))
 
     def acquire(self, need: int):

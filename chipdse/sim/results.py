@@ -160,7 +160,7 @@ def _expand(sim) -> dict[str, np.ndarray]:
         b_of = np.repeat(np.arange(nb), lens)
         first = np.repeat(np.cumsum(lens) - lens, lens)
         pos = np.arange(int(lens.sum())) - first + np.repeat(i0.astype(np.int64), lens)
-        cum = plan.cum
+        cum = plan.cum_s
         excl = np.concatenate([[0.0], cum[:-1]])
         t0b, baseb = t0.astype(float)[b_of], base.astype(float)[b_of]
         st = plan.stage
@@ -172,12 +172,12 @@ def _expand(sim) -> dict[str, np.ndarray]:
         cols["layer"].append(st.layer[pos])
         cols["step"].append(st.step[pos])
         cols["phase"].append(st.phase[pos])
-        cols["energy"].append(plan.energy[pos])
+        cols["energy"].append(plan.energy_j[pos])
         cols["dram"].append(plan.dram_bytes[pos])
         cols["sram"].append(plan.sram_bytes[pos])
         cols["kv"].append(plan.kv_bytes[pos])
         cols["bound"].append(plan.bound[pos])
-        cols["work"].append(plan.work[:, pos])
+        cols["work"].append(plan.work_s[:, pos])
         cols["static_share"].append(np.full(pos.size, plan.shares.compute))
     if not sim.batches:
         empty = {k: np.zeros(0) for k in cols}
@@ -314,8 +314,8 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
         rq[f"{ph}_end_s"] = np.where(has, last[:, j], np.nan)
     rq["energy_j"] = energy_req
     rq["idle_energy_j"] = idle_req
-    rq["kv_sram_bytes"] = [r.kv_sram for r in reqs]
-    rq["kv_dram_bytes"] = [r.kv_dram for r in reqs]
+    rq["kv_sram_bytes"] = [r.kv_sram_bytes for r in reqs]
+    rq["kv_dram_bytes"] = [r.kv_dram_bytes for r in reqs]
     requests = pd.DataFrame(rq)
 
     # -- totals and energy ---------------------------------------------------------------
