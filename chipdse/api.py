@@ -134,6 +134,7 @@ class Estimate:
     decode_bottleneck: str
     prefill_time_by_bound: dict
     decode_time_by_bound: dict
+    power_mode: str | None = None  # the chip's power mode (None: a chip without modes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,7 +169,8 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
     pre_j = _f(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
     dec_j = _f(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else 0.0
     return Estimate(
-        chip=c.name, model=m.name, precision=p.label(), batch=batch, prompt_tokens=prompt,
+        chip=c.name, power_mode=c.power_mode, model=m.name, precision=p.label(), batch=batch,
+        prompt_tokens=prompt,
         generate_tokens=generate, prefill_s=pre_s,
         decode_s_per_token=_f(ev.decode_s_per_token) if generate else float("nan"),
         decode_tokens_per_s=_f(ev.decode_tokens_per_s) if generate else float("nan"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import numpy as np
 from chipdse.errors import UserError
 from microarch.chip import Chip
 from microarch.figures import ChipFigures
-from workloads.ops import Op
+from workloads.ops import Op, expert_selection_probability
 
 __all__ = ["CostOptions", "ChipParams", "OpCost", "op_cost", "Placement", "placement", "BOUNDS"]
 
@@ -48,6 +49,9 @@ _DEQUANT_BYTES = 2.0  # an unfused dequantiser writes FP16 weights (then reads t
 _MIN_FREE_SRAM_FRACTION = 0.1  # assumption: pinned weights never take the last tenth of SRAM
 _UNFUSED_SCORE_PASSES = 4.0  # write S, read S (softmax), write P, read P (PV)
 _UNFUSED_ATTN_KERNELS = 3.0  # QK^T, softmax, PV
+_MIN_SPLIT_K = 256.0  # a split-K slice keeps at least this many reduction elements
+_TILE_SUM_TERMS = 24  # exact tile sums up to this many terms (see _grouped_row_tiles)
+_DEFAULT_ROW_TILE = 128.0  # row tile of a chip whose GEMM organisation is unknown
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,18 @@ class ChipParams:
     pin_fast_bytes_per_s: Array = None
     pin_slow_bytes_per_s: Array = None
     cache_capacity_bytes: Array = None  # hardware-cache capacity; None: sram_capacity_bytes
+    # GEMM organisation (see gemm_shape_efficiency): cores the tiles spread over (0: no tile or
+    # wave quantisation), the tile of one core, and the tile fill overhead in K elements.
+    gemm_cores: Array = 0.0
+    gemm_tile_m: Array = 1.0
+    gemm_tile_n: Array = 1.0
+    gemm_tile_min_m: Array = 1.0
+    gemm_grouped_min_m: Array = 1.0
+    gemm_k_overhead: Array = 0.0
+    dequant_ops_per_element: Array = 0.0  # vector ops per weight element per row tile
+    dequant_ops_per_s: Array = 1.0        # vector peak the in-GEMM dequantiser runs at
+    weight_only_row_tile: Array = 0.0     # row tile of weight-only kernels (0: the GEMM's)
+    attention_scale: Array = 1.0          # fused attention's rate / the 16-bit GEMM rate
 
     def __post_init__(self) -> None:
         for name, default in (("pin_fast_capacity_bytes", "pinnable_capacity_bytes"),
@@ -160,6 +176,15 @@ class ChipParams:
             fused_dequant=f.fused_dequant, fused_conversion=f.fused_conversion,
             conversion_ops_per_element=f.conversion_ops_per_element,
             static_power_w=f.static_power_w,
+            gemm_cores=0.0 if ideal else f.gemm_cores, gemm_tile_m=f.gemm_tile_m,
+            gemm_tile_n=f.gemm_tile_n, gemm_tile_min_m=f.gemm_tile_min_m,
+            gemm_grouped_min_m=f.gemm_grouped_min_m,
+            gemm_k_overhead=0.0 if ideal else eff.gemm_k_overhead,
+            dequant_ops_per_element=0.0 if ideal else eff.dequant_ops_per_element,
+            dequant_ops_per_s=f.vector_peak_ops_per_s,
+            weight_only_row_tile=eff.weight_only_row_tile,
+            attention_scale=1.0 if ideal or not eff.attention
+            else eff.attention / eff.matrix_for("fp16"),
         )
 
     @classmethod
@@ -205,7 +230,8 @@ class ChipParams:
             matrix_ops_per_s={k: v * compute for k, v in self.matrix_ops_per_s.items()},
             vector_ops_per_s=self.vector_ops_per_s * compute,
             sfu_ops_per_s=self.sfu_ops_per_s * compute,
-            dram_bytes_per_s=self.dram_bytes_per_s * bandwidth)
+            dram_bytes_per_s=self.dram_bytes_per_s * bandwidth,
+            dequant_ops_per_s=self.dequant_ops_per_s * compute)
 
     def partition(self, compute: Array, bandwidth: Array, sram: Array) -> ChipParams:
         """One partition of this chip holding ``compute`` of its engines (and their static
@@ -222,7 +248,8 @@ class ChipParams:
             pin_fast_bytes_per_s=self.pin_fast_bytes_per_s * sram,
             pin_slow_bytes_per_s=self.pin_slow_bytes_per_s * sram,
             cache_capacity_bytes=self.cache_capacity_bytes * sram,
-            static_power_w=self.static_power_w * compute)
+            static_power_w=self.static_power_w * compute,
+            gemm_cores=self.gemm_cores * compute)
 
 
 _FORMAT_FIELDS = ("matrix_ops_per_s", "matrix_j_per_op")
@@ -327,6 +354,132 @@ def placement(chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Arra
     return Placement(pinned, pinned_bw, kv_frac, tile, free * _ACT_ONCHIP_FRACTION)
 
 
+def _row_tile(rows: Array, lo: Array, hi: Array) -> Array:
+    """The row tile a kernel picks: the smallest power of two holding ``rows``, within
+    [lo, hi]."""
+    p2 = 2.0 ** np.ceil(np.log2(np.maximum(np.asarray(rows, dtype=float), 1.0)))
+    return np.clip(p2, lo, hi)
+
+
+def _uniform(x: Any) -> Any:
+    """A scalar when every element of ``x`` is equal (value sets that share a shape)."""
+    a = np.asarray(x, dtype=float)
+    if a.ndim and a.size and np.all(a == a.flat[0]):
+        return float(a.flat[0])
+    return float(a) if a.ndim == 0 else a
+
+
+def _grouped_row_tiles(op: Op, tile_m: Array, per_expert: bool = False) -> Array:
+    """Expected row tiles of a grouped expert GEMM (see :func:`_grouped_row_tiles_of`), over
+    all experts, or per touched expert with ``per_expert``."""
+    args = tuple(_uniform(x) for x in (op.expert_pool, op.expert_topk, op.expert_skew,
+                                       op.routed_tokens, tile_m))
+    if all(isinstance(a, float) for a in args):
+        tiles, touched = _grouped_row_tiles_cached(*args)
+    else:
+        tiles, touched = _grouped_row_tiles_of(*args)
+    return tiles / np.maximum(touched, 1e-30) if per_expert else tiles
+
+
+@lru_cache(maxsize=4096)
+def _grouped_row_tiles_cached(*args: float) -> tuple[float, float]:
+    tiles, touched = _grouped_row_tiles_of(*args)
+    return float(tiles), float(touched)
+
+
+def _grouped_row_tiles_of(pool: Array, topk: Array, skew: Array, tokens: Array,
+                          tile_m: Array) -> tuple[Array, Array]:
+    """Expected row tiles of a grouped expert GEMM: sum over experts of E[ceil(X_r / t)],
+    X_r ~ Binomial(tokens, q_r) the tokens routed to expert r (q_r from the Zipf routing law of
+    :func:`workloads.ops.expert_selection_probability`).
+
+    E[ceil(X / t)] = sum_j P(X > j t): terms far below the mean are 1 and far above it 0, so
+    only the window mean +- 8 sd is summed exactly; where that window spans more than
+    :data:`_TILE_SUM_TERMS` tiles the remainder X mod t is spread evenly and
+    E[ceil(X / t)] = E[X] / t + P(X > 0) (1 - 1/t) / 2. Returns (tiles, experts touched)."""
+    from scipy.special import bdtr  # binomial CDF; scipy is imported only for MoE GEMMs
+
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (pool, topk, skew, tokens, tile_m)))
+    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
+    q = expert_selection_probability(b(pool), b(topk), b(skew))
+    n = np.floor(b(tokens))[..., None]
+    t = b(tile_m)[..., None]
+    mu, sd = n * q, np.sqrt(n * q * (1.0 - q))
+    any_token = 1.0 - (1.0 - q) ** n
+    lo = np.floor(np.maximum(mu - 8.0 * sd, 0.0) / t)
+    width = np.ceil(16.0 * sd / t) + 2.0
+    exact = width <= _TILE_SUM_TERMS
+    spread = mu / t + any_token * (1.0 - 1.0 / t) / 2.0
+    # j = 0 contributes P(X > 0); terms 1 <= j < lo are 1.
+    tiles = any_token + np.maximum(lo - 1.0, 0.0)
+    for i in range(int(np.max(np.where(exact, width, 0.0))) + 1):
+        j = np.maximum(lo, 1.0) + i
+        kk = np.floor(np.minimum(j * t, n)).astype(np.int64)
+        term = np.where(j * t < n, 1.0 - bdtr(kk, n.astype(np.int64), q), 0.0)
+        tiles = tiles + np.where(exact & (i < width), term, 0.0)
+    return np.sum(np.where(exact, tiles, spread), axis=-1), np.sum(any_token, axis=-1)
+
+
+def gemm_shape_efficiency(op: Op, chip: ChipParams) -> Array:
+    """Fraction of the matrix rate a GEMM of this shape keeps on the chip's organisation
+    (the first part of :func:`gemm_tiling`)."""
+    return gemm_tiling(op, chip)[0]
+
+
+def gemm_tiling(op: Op, chip: ChipParams) -> tuple[Array, Array]:
+    """(shape efficiency, row tiles per weight matrix) of a GEMM on the chip's organisation.
+
+    A core computes output tiles of ``tile_m x tile_n`` (the row tile shrinks to the smallest
+    power of two holding the rows, down to ``tile_min_m``; a grouped expert GEMM uses one row
+    tile for every expert, set by the mean tokens per touched expert). Rows and columns are
+    padded to whole tiles (tile quantisation), the tiles run in waves over ``gemm_cores``
+    (wave quantisation; when there are fewer tiles than cores, the reduction is split to fill
+    them), and each tile of depth K runs at K / (K + gemm_k_overhead) (main-loop fill, drain
+    and epilogue). The efficiency multiplies the achieved large-GEMM rate.
+
+    Row tiles per weight matrix: how many times each weight element enters a tile (a
+    weight-only GEMM dequantises it that many times); for a grouped GEMM the mean over touched
+    experts. Without a known organisation the row tile is ``_DEFAULT_ROW_TILE``."""
+    known = np.asarray(chip.gemm_cores) > 0
+    if op.kind != "gemm":
+        return 1.0, 1.0
+    if not np.any(known):
+        rows = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+        return 1.0, np.ceil(rows / _DEFAULT_ROW_TILE)
+    cores = np.maximum(chip.gemm_cores, 1.0)
+    n_cols = np.maximum(np.asarray(op.gemm_n, dtype=float), 1.0)
+    k = np.maximum(np.asarray(op.gemm_k, dtype=float), 1.0)
+    tiles_n = np.ceil(n_cols / chip.gemm_tile_n)
+    if _zero(op.expert_pool):
+        rows = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+        tm = _row_tile(rows, chip.gemm_tile_min_m, chip.gemm_tile_m)
+        tiles_m = np.ceil(rows / tm)
+        useful_rows = rows
+    else:
+        per_expert = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
+        tm = _row_tile(per_expert, chip.gemm_grouped_min_m, chip.gemm_tile_m)
+        tiles_m = _grouped_row_tiles(op, tm)
+        useful_rows = np.asarray(op.routed_tokens, dtype=float) * np.asarray(op.expert_topk,
+                                                                              dtype=float)
+    if op.weight_only and np.any(np.asarray(chip.weight_only_row_tile) > 0):
+        # Weight-only kernels run their own (short) row tile: each weight element is widened
+        # once per such tile.
+        wo = np.where(np.asarray(chip.weight_only_row_tile) > 0, chip.weight_only_row_tile, tm)
+        per_weight = (np.ceil(np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0) / wo)
+                      if _zero(op.expert_pool) else _grouped_row_tiles(op, wo, True))
+    else:
+        per_weight = tiles_m if _zero(op.expert_pool) else _grouped_row_tiles(op, tm, True)
+    tiles = tiles_m * tiles_n
+    split = np.clip(np.floor(cores / np.maximum(tiles, 1.0)), 1.0,
+                    np.maximum(np.floor(k / _MIN_SPLIT_K), 1.0))
+    waves = np.ceil(tiles * split / cores)
+    util = useful_rows * n_cols * split / (waves * cores * tm * chip.gemm_tile_n)
+    k_split = k / split
+    eff = np.minimum(util, 1.0) * k_split / (k_split + chip.gemm_k_overhead)
+    fallback = np.ceil(np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0) / _DEFAULT_ROW_TILE)
+    return np.where(known, eff, 1.0), np.where(known, per_weight, fallback)
+
+
 def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes: Array,
             options: CostOptions = CostOptions(), with_bound: bool = True,
             where: Placement | None = None) -> OpCost:
@@ -351,12 +504,22 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
             raise UserError(f"chip {chip.name} cannot execute {op.fmt} GEMMs "
                             f"(operator {op.name}; it runs "
                             f"{', '.join(sorted(chip.matrix_ops_per_s))})")
-        rate = chip.matrix_ops_per_s[op.fmt]
+        shape_eff, row_tiles = gemm_tiling(op, chip)
+        rate = chip.matrix_ops_per_s[op.fmt] * shape_eff
+        if op.kind == "attention":
+            rate = rate * chip.attention_scale
         if op.weight_only:
             rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)
         if op.sparse24:
             rate = rate * chip.sparse_2_4_speedup
         matrix_s = op.flops / rate
+        if op.weight_only and not _zero(chip.dequant_ops_per_element):
+            # A fused dequantiser widens every weight element once per row tile that uses it,
+            # on the vector units at their peak (its ops per element absorb how far from the
+            # peak it runs), beside the matrix work (warp-specialised main loop).
+            deq = op.weight_elements * row_tiles * chip.dequant_ops_per_element
+            deq_s = _sel(chip.fused_dequant, deq / chip.dequant_ops_per_s, 0.0)
+            matrix_s = np.maximum(matrix_s, deq_s)
         if _zero(op.vector_ops) and _zero(op.sfu_ops):
             vec_s: Array = zero
             compute = matrix_s

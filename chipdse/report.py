@@ -65,9 +65,14 @@ def roofline_figure(chip: Chip, ops: pd.DataFrame, title: str = ""):
     return fig
 
 
+_ROLE_MARKERS = {"calibration": "o", "transfer": "^", "other-stack": "X"}
+_ROLE_INDEX = {r: i for i, r in enumerate(_ROLE_MARKERS)}
+
+
 def scatter_figure(results: pd.DataFrame, title: str = "chipdse predicted vs measured"):
-    """Log-log predicted vs measured, one panel per phase, one colour per device; filled
-    markers: the chips as they are; open markers: leave-one-model-out."""
+    """Log-log predicted vs measured, one panel per phase, one colour per device; marker shape
+    by the row's role (circle: calibration, triangle: transfer to a chip the fit never saw,
+    cross: another software stack); filled: the chips as they are; open: leave-one-model-out."""
     phases = [p for p in ("decode", "prefill") if (results.phase == p).any()]
     fig, axes = plt.subplots(1, max(len(phases), 1), figsize=(5.2 * max(len(phases), 1), 4.8),
                              squeeze=False)
@@ -80,9 +85,16 @@ def scatter_figure(results: pd.DataFrame, title: str = "chipdse predicted vs mea
             if d.empty:
                 continue
             c = colours(i % 10)
-            ax.scatter(d.measured, d.predicted, color=c, s=22, label=dev)
-            if "loo_predicted" in d:
-                ax.scatter(d.measured, d.loo_predicted, facecolors="none", edgecolors=c, s=30)
+            roles = d.role if "role" in d else pd.Series("calibration", index=d.index)
+            for j, (role, marker) in enumerate(_ROLE_MARKERS.items()):
+                r = d[roles == role]
+                if r.empty:
+                    continue
+                ax.scatter(r.measured, r.predicted, color=c, s=22, marker=marker,
+                           label=dev if j == min(_ROLE_INDEX[x] for x in set(roles)) else None)
+                if "loo_predicted" in r and r.loo_predicted.notna().any():
+                    ax.scatter(r.measured, r.loo_predicted, facecolors="none", edgecolors=c,
+                               s=30, marker=marker)
         lo = float(np.nanmin([t.measured.min(), t.predicted.min()])) / 1.5
         hi = float(np.nanmax([t.measured.max(), t.predicted.max()])) * 1.5
         xs = np.array([lo, hi])
@@ -100,6 +112,7 @@ def scatter_figure(results: pd.DataFrame, title: str = "chipdse predicted vs mea
         ax.set_title(f"{phase} (lines: ±10 %, ±20 %)", fontsize=9)
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
     axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{title}\nfilled: chip as loaded; open: leave-one-model-out", fontsize=9)
+    fig.suptitle(f"{title}\nfilled: chip as loaded; open: leave-one-model-out; o calibration, "
+                 "^ transfer (never fitted), X other software stack", fontsize=9)
     fig.tight_layout()
     return fig

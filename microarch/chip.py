@@ -9,6 +9,7 @@ Constructors validate their own arguments and name the bad one; the YAML loader
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -17,8 +18,9 @@ from types import MappingProxyType
 from microarch.formats import FORMAT_ORDER, get_format
 
 __all__ = [
-    "MatrixUnit", "VectorUnit", "MemoryKind", "MemoryLevel", "SparseEngine", "QuantEngine",
-    "PhaseMode", "PhaseResources", "Dispatch", "Technology", "Energy", "Efficiency", "Chip",
+    "GemmTiling", "MatrixUnit", "VectorUnit", "MemoryKind", "MemoryLevel", "SparseEngine",
+    "QuantEngine", "PhaseMode", "PhaseResources", "Dispatch", "Technology", "Energy",
+    "Efficiency", "PowerMode", "Chip",
 ]
 
 
@@ -44,6 +46,39 @@ def _frozen_map(d: Mapping[str, float]) -> Mapping[str, float]:
 
 
 @dataclass(frozen=True)
+class GemmTiling:
+    """How GEMMs are cut into work for the cores (the output tile of one core).
+
+    Attributes:
+        m / n: rows (tokens) and columns (output features) of the output tile a core computes
+            in the large GEMMs (a GPU's thread-block tile, a TPB's tile).
+        k: reduction depth of one main-loop step.
+        min_m: smallest row tile the kernels use for short GEMMs (decode, few tokens): a row
+            count is padded to a multiple of the tile it runs with.
+        grouped_min_m: smallest row tile of the grouped (MoE expert) GEMM kernels, which run
+            every expert of a layer with one tile shape (None: ``min_m``).
+    """
+
+    m: int
+    n: int
+    k: int
+    min_m: int
+    grouped_min_m: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.grouped_min_m is None:
+            object.__setattr__(self, "grouped_min_m", self.min_m)
+        for name in ("m", "n", "k", "min_m", "grouped_min_m"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"GemmTiling.{name} must be an integer >= 1, got {v!r}")
+        for name in ("min_m", "grouped_min_m"):
+            if getattr(self, name) > self.m:
+                raise ValueError(f"GemmTiling.{name} must be <= m ({self.m}), got "
+                                 f"{getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
 class MatrixUnit:
     """Matrix (tensor / MAC-array) engines of the whole chip.
 
@@ -52,11 +87,14 @@ class MatrixUnit:
         sparse_2_4_speedup: speed-up of 2:4 structured-sparse GEMMs (1.0 = no support).
         cores: identical cores the GEMM tiles are spread over (SMs of a GPU, TPBs of the
             M100), as enabled on this part; None where unknown.
+        tiling: the output tile of one core (:class:`GemmTiling`); None where unknown (the
+            cost model then assumes no tile or wave quantisation).
     """
 
     peak_dense_ops_per_s: Mapping[str, float]
     sparse_2_4_speedup: float = 1.0
     cores: int | None = None
+    tiling: GemmTiling | None = None
 
     def __post_init__(self) -> None:
         if not self.peak_dense_ops_per_s:
@@ -326,6 +364,20 @@ class Efficiency:
         vector: vector / special-function units.
         dram: DRAM bandwidth.
         sram: on-chip SRAM bandwidth (shared, local and KV levels).
+        gemm_k_overhead: main-loop fill, drain and epilogue of a GEMM tile, in reduction
+            elements: a tile of depth K runs at K / (K + gemm_k_overhead) of the rate (0 =
+            none).
+        dequant_ops_per_element: vector-unit ops a fused weight-only GEMM spends widening one
+            weight element, each time a row tile reads it (unpack, convert, scale); the
+            dequantisation runs beside the matrix work, which waits when it is slower (0 =
+            free).
+        weight_only_row_tile: row tile of the stack's weight-only GEMM kernels, which are
+            built for decode (0 = the GEMM tiling's row tile).
+        attention: achieved fraction of the 16-bit matrix peak in fused attention kernels
+            (FMHA), which are not the GEMM kernels (0 = the 16-bit GEMM efficiency).
+
+    Formats without a value of their own inherit the efficiency of the nearest listed format
+    that shares their kind of pipeline (:meth:`matrix_for`); "default" covers the rest.
     """
 
     matrix: Mapping[str, float] = field(default_factory=lambda: {"default": 1.0})
@@ -333,6 +385,10 @@ class Efficiency:
     vector: float = 1.0
     dram: float = 1.0
     sram: float = 1.0
+    gemm_k_overhead: float = 0.0
+    dequant_ops_per_element: float = 0.0
+    weight_only_row_tile: float = 0.0
+    attention: float = 0.0
 
     def __post_init__(self) -> None:
         canon = {}
@@ -344,10 +400,76 @@ class Efficiency:
         object.__setattr__(self, "matrix", _frozen_map(canon))
         for name in ("weight_only_gemm", "vector", "dram", "sram"):
             _fraction("Efficiency", name, getattr(self, name))
+        _non_negative("Efficiency", "gemm_k_overhead", self.gemm_k_overhead)
+        _non_negative("Efficiency", "dequant_ops_per_element", self.dequant_ops_per_element)
+        _non_negative("Efficiency", "weight_only_row_tile", self.weight_only_row_tile)
+        if self.attention:
+            _fraction("Efficiency", "attention", self.attention)
 
     def matrix_for(self, fmt: str) -> float:
-        """Achieved matrix efficiency for execution format ``fmt``."""
-        return self.matrix.get(get_format(fmt).name, self.matrix["default"])
+        """Achieved matrix efficiency for execution format ``fmt``: its own value, else that
+        of the nearest listed format, else "default".
+
+        Tensor cores run every format of a generation on one datapath, so a format whose
+        efficiency was never measured inherits the achieved fraction of the nearest measured
+        one: achieved rate = the measured format's achieved rate x the ratio of the datasheet
+        peaks. Nearest: the same kind (float or integer) first, then the closest width
+        (log2 of bits), the wider on a tie."""
+        return self.matrix[self.matrix_key(fmt)]
+
+    def matrix_key(self, fmt: str) -> str:
+        """The key of :attr:`matrix` whose value :meth:`matrix_for` gives ``fmt``."""
+        name = get_format(fmt).name
+        if name in self.matrix:
+            return name
+        listed = [f for f in self.matrix if f != "default"]
+        if not listed:
+            return "default"
+        src = get_format(name)
+
+        def distance(f: str) -> tuple:
+            g = get_format(f)
+            return (g.is_float != src.is_float, abs(math.log2(g.bits) - math.log2(src.bits)),
+                    -g.bits)
+
+        return min(listed, key=distance)
+
+
+@dataclass(frozen=True)
+class PowerMode:
+    """One power mode of a chip (an nvpmodel mode of a Jetson module): the clocks, enabled
+    cores and memory bandwidth it runs at and its power budget.
+
+    Attributes:
+        name: mode name as the vendor's tool prints it ("MAXN", "30W", "MAXN_SUPER").
+        clock_hz: matrix / vector engine clock in this mode.
+        cores: enabled compute cores (SMs) in this mode (None: all of the chip's).
+        dram_bytes_per_s: peak DRAM bandwidth at this mode's memory clock.
+        tdp_w: the mode's power budget, if it has one (None for uncapped modes).
+        static_power_w: leakage and always-on power in this mode (None: the chip's, scaled by
+            the mode's share of the reference mode's power budget).
+        source: where the mode's numbers come from.
+    """
+
+    name: str
+    clock_hz: float
+    dram_bytes_per_s: float
+    cores: int | None = None
+    tdp_w: float | None = None
+    static_power_w: float | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("PowerMode.name must not be empty")
+        _positive("PowerMode", "clock_hz", self.clock_hz)
+        _positive("PowerMode", "dram_bytes_per_s", self.dram_bytes_per_s)
+        if self.cores is not None and (int(self.cores) != self.cores or self.cores < 1):
+            raise ValueError(f"PowerMode.cores must be an integer >= 1, got {self.cores!r}")
+        if self.tdp_w is not None:
+            _positive("PowerMode", "tdp_w", self.tdp_w)
+        if self.static_power_w is not None:
+            _non_negative("PowerMode", "static_power_w", self.static_power_w)
 
 
 @dataclass(frozen=True)
@@ -355,7 +477,12 @@ class Chip:
     """One accelerator: compute, memory hierarchy, engines, phase policy, physics.
 
     ``memory`` is ordered outermost first and must contain exactly one DRAM level; at most one
-    KV level. ``sources`` maps field paths to the public source or assumption of each number.
+    KV level. ``sources`` maps field paths to the public source or assumption of each number;
+    ``ranges`` maps the field paths of assumed numbers to their stated (low, high) range (SI).
+
+    ``power_modes`` lists the chip's power modes; the figures of the other fields are those of
+    ``reference_mode``, and ``power_mode`` names the mode the chip is in now
+    (:meth:`in_power_mode` returns it in another).
     """
 
     name: str
@@ -372,10 +499,24 @@ class Chip:
     dispatch: Dispatch = field(default_factory=Dispatch)
     efficiency: Efficiency = field(default_factory=Efficiency)
     sources: Mapping[str, str] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    power_modes: tuple[PowerMode, ...] = ()
+    reference_mode: str | None = None
+    power_mode: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("Chip.name must not be empty")
+        object.__setattr__(self, "power_modes", tuple(self.power_modes))
+        modes = [m.name for m in self.power_modes]
+        if len(set(modes)) != len(modes):
+            raise ValueError(f"Chip.power_modes names must be unique, got {modes}")
+        for label in ("reference_mode", "power_mode"):
+            v = getattr(self, label)
+            if v is not None and v not in modes:
+                raise ValueError(f"Chip.{label} {v!r} is not one of the power modes "
+                                 f"({', '.join(modes) or 'none'})")
+        object.__setattr__(self, "ranges", MappingProxyType(dict(self.ranges)))
         object.__setattr__(self, "memory", tuple(self.memory))
         kinds = [m.kind for m in self.memory]
         if kinds.count(MemoryKind.DRAM) != 1:
@@ -422,3 +563,59 @@ class Chip:
     def replace(self, **changes) -> Chip:
         """A copy with top-level fields replaced (for sweeps and variants)."""
         return dataclasses.replace(self, **changes)
+
+    def mode(self, name: str) -> PowerMode:
+        """The power mode called ``name``; ValueError lists the chip's modes."""
+        for m in self.power_modes:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.power_modes) or "none"
+        raise ValueError(f"{self.name} has no power mode {name!r} (modes: {known})")
+
+    def in_power_mode(self, name: str) -> Chip:
+        """This chip in power mode ``name``: matrix, vector and special-function peaks scale
+        with the mode's clock and enabled cores, per-core SRAM (local levels) with its cores
+        and clock, shared SRAM bandwidth with its clock; DRAM bandwidth, clock, power budget
+        and static power are the mode's (static power scaled with the power budget where the
+        mode gives none). The figures are converted from the current mode's, so modes
+        compose."""
+        target = self.mode(name)
+        if self.power_mode is None:
+            raise ValueError(f"{self.name} has no current power mode to convert from")
+        cur = self.mode(self.power_mode)
+        if target.name == cur.name:
+            return self
+        cores_now = cur.cores or self.matrix.cores
+        cores_new = target.cores or self.matrix.cores
+        core_f = (cores_new / cores_now) if cores_now and cores_new else 1.0
+        clk_f = target.clock_hz / cur.clock_hz
+        f = clk_f * core_f
+        matrix = dataclasses.replace(
+            self.matrix, peak_dense_ops_per_s={k: v * f for k, v in
+                                               self.matrix.peak_dense_ops_per_s.items()},
+            cores=cores_new)
+        vector = VectorUnit(self.vector.peak_ops_per_s * f,
+                            self.vector.special_function_ops_per_s * f)
+        memory = []
+        for m in self.memory:
+            if m.kind == MemoryKind.DRAM:
+                m = dataclasses.replace(m, bandwidth_bytes_per_s=target.dram_bytes_per_s)
+            elif m.kind == MemoryKind.LOCAL:
+                m = dataclasses.replace(m, capacity_bytes=m.capacity_bytes * core_f,
+                                        bandwidth_bytes_per_s=m.bandwidth_bytes_per_s * f)
+            else:
+                m = dataclasses.replace(m, bandwidth_bytes_per_s=m.bandwidth_bytes_per_s
+                                        * clk_f)
+            memory.append(m)
+        tech = self.technology
+        if target.static_power_w is not None:
+            static = target.static_power_w
+        elif target.tdp_w is not None and cur.tdp_w is not None:
+            static = tech.static_power_w * target.tdp_w / cur.tdp_w
+        else:
+            static = tech.static_power_w
+        technology = dataclasses.replace(tech, clock_hz=target.clock_hz,
+                                         tdp_w=target.tdp_w if target.tdp_w else tech.tdp_w,
+                                         static_power_w=static)
+        return dataclasses.replace(self, matrix=matrix, vector=vector, memory=tuple(memory),
+                                   technology=technology, power_mode=target.name)

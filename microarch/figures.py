@@ -52,6 +52,9 @@ class ChipFigures:
         fused_dequant / fused_nonlinear / fused_conversion / conversion_ops_per_element:
             quantisation engine.
         static_power_w: leakage and always-on power.
+        gemm_cores / gemm_tile_m / gemm_tile_n / gemm_tile_min_m / gemm_grouped_min_m: the
+            cores GEMM tiles spread over and the tile of one core (0 cores: unknown, no tile
+            or wave quantisation).
         efficiency: achieved fractions of the peaks (applied by the cost model).
     """
 
@@ -87,6 +90,11 @@ class ChipFigures:
     conversion_ops_per_element: Array
     static_power_w: Array
     efficiency: Efficiency
+    gemm_cores: Array = 0.0
+    gemm_tile_m: Array = 1.0
+    gemm_tile_n: Array = 1.0
+    gemm_tile_min_m: Array = 1.0
+    gemm_grouped_min_m: Array = 1.0
 
     def replace(self, **changes: Any) -> ChipFigures:
         return replace(self, **changes)
@@ -143,5 +151,13 @@ class ChipFigures:
             fused_conversion=chip.quant.fused_conversion,
             conversion_ops_per_element=chip.quant.conversion_ops_per_element,
             static_power_w=chip.technology.static_power_w,
-            efficiency=chip.efficiency,
+            efficiency=chip.efficiency, **_tiling(chip),
         )
+
+
+def _tiling(chip: Chip) -> dict[str, float]:
+    t, cores = chip.matrix.tiling, chip.matrix.cores
+    if t is None or not cores:
+        return {}
+    return dict(gemm_cores=float(cores), gemm_tile_m=float(t.m), gemm_tile_n=float(t.n),
+                gemm_tile_min_m=float(t.min_m), gemm_grouped_min_m=float(t.grouped_min_m))

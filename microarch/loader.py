@@ -21,11 +21,13 @@ from microarch.chip import (
     Dispatch,
     Efficiency,
     Energy,
+    GemmTiling,
     MatrixUnit,
     MemoryKind,
     MemoryLevel,
     PhaseMode,
     PhaseResources,
+    PowerMode,
     QuantEngine,
     SparseEngine,
     Technology,
@@ -36,7 +38,7 @@ from microarch.power import default_matrix_energy, default_memory_energy, defaul
 from microarch.schema import Reader, SpecError, load_yaml
 
 __all__ = ["load_chip", "chip_from_dict", "list_chips", "preset_path", "load_families",
-           "SpecError"]
+           "split_mode", "SpecError"]
 
 _PRESETS = "presets"
 
@@ -62,13 +64,29 @@ def preset_path(name: str) -> Path:
     return p
 
 
-def load_chip(name_or_path: str | Path) -> Chip:
-    """A chip from a preset name or a YAML file path."""
-    s = str(name_or_path)
+def split_mode(ref: str) -> tuple[str, str | None]:
+    """``"NAME@MODE"`` -> ("NAME", "MODE"); a reference without ``@`` has no mode."""
+    base, sep, mode = str(ref).rpartition("@")
+    if not sep or not base or Path(str(ref)).is_file():
+        return str(ref), None
+    return base, mode
+
+
+def load_chip(name_or_path: str | Path, power_mode: str | None = None) -> Chip:
+    """A chip from a preset name or a YAML file path, in its default power mode, or in
+    ``power_mode`` (also written ``NAME@MODE``)."""
+    s, at_mode = split_mode(str(name_or_path))
     path = Path(s) if (s.endswith((".yaml", ".yml")) or Path(s).is_file()) else preset_path(s)
     if not path.is_file():
         raise SpecError([f"{path.name}: no such chip file"])
-    return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    chip = _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
+    mode = power_mode or at_mode
+    if mode is not None:
+        try:
+            chip = chip.in_power_mode(mode)
+        except ValueError as exc:
+            raise SpecError([f"{path.name}: power_modes: {exc}"]) from None
+    return chip
 
 
 @lru_cache(maxsize=64)
@@ -89,6 +107,23 @@ def load_families() -> dict[str, dict[str, Any]]:
     for fam, body in data.items():
         r = Reader(body, path.name, str(fam), errors)
         r.string("description")
+        parent = r.string("inherits", required=False)
+        if parent is not None:
+            # The terms are the parent's, carried whole (same software stack on a sibling
+            # architecture); the reason is the family's own `source`.
+            if parent not in read:
+                r.error(f"inherits {parent!r}, which is not a family listed above it",
+                        "inherits")
+                r.finish()
+                continue
+            why = r.string("source")
+            r.finish()
+            base = read[parent]
+            read[str(fam)] = {**base, "stack": base["stack"], "inherits": parent,
+                              "sources": {k: f"carried from family {parent} ({why}): {v}"
+                                          for k, v in base["sources"].items()}}
+            continue
+        stack = r.string("stack", required=False)
         eff = _read_efficiency(r.child("efficiency", required=True), Efficiency())
         disp = _read_dispatch(r.child("dispatch", required=True), Dispatch())
         sparse_r = r.child("sparse")
@@ -98,7 +133,8 @@ def load_families() -> dict[str, dict[str, Any]]:
             sparse_r.finish()
         r.finish()
         read[str(fam)] = {"efficiency": eff, "dispatch": disp, "per_expert_overhead_s": per_expert,
-                          "sources": dict(r.sources)}
+                          "sources": dict(r.sources), "ranges": dict(r.ranges), "stack": stack,
+                          "inherits": None}
     if errors:
         raise SpecError(errors)
     out: dict[str, dict[str, Any]] = {}
@@ -119,7 +155,9 @@ def load_families() -> dict[str, dict[str, Any]]:
 
 # Constructor argument -> file key, so that an error a constructor raises for one argument is
 # reported at the field the user wrote.
-_EFFICIENCY_KEYS = {k: k for k in ("matrix", "weight_only_gemm", "vector", "dram", "sram")}
+_EFFICIENCY_KEYS = {k: k for k in ("matrix", "weight_only_gemm", "vector", "dram", "sram",
+                                    "gemm_k_overhead", "dequant_ops_per_element",
+                                    "weight_only_row_tile", "attention")}
 _DISPATCH_KEYS = {"per_operator_s": "per_operator", "fused_attention": "fused_attention"}
 _SPARSE_KEYS = {"native_moe": "native_moe", "per_expert_overhead_s": "per_expert_overhead"}
 _QUANT_KEYS = {k: k for k in ("fused_dequant", "fused_nonlinear", "fused_conversion",
@@ -142,6 +180,8 @@ _ENERGY_KEYS = {"matrix_j_per_op": "matrix_per_op", "vector_j_per_op": "vector_p
 _CHIP_KEYS = {k: k for k in ("name", "description", "family", "matrix", "vector", "memory",
                              "technology", "energy", "sparse", "quant", "phase", "dispatch",
                              "efficiency")}
+_CHIP_KEYS.update(power_modes="power_modes", reference_mode="power_modes.reference",
+                  power_mode="power_modes.default")
 
 # "Owner.attr[sub] message" or "Owner(label).attr message", as the chip constructors word them.
 _OWNER_ATTR = re.compile(r"^[A-Z]\w*(?:\([^)]*\))?\.(?P<attr>\w+)(?:\[(?P<sub>[^\]]+)\])? "
@@ -187,7 +227,11 @@ def _read_efficiency(r: Reader | None, base: Efficiency) -> dict[str, Any]:
     """Constructor arguments of :class:`Efficiency`: ``base`` overridden by the file's values."""
     if r is None:
         return dict(matrix=dict(base.matrix), weight_only_gemm=base.weight_only_gemm,
-                    vector=base.vector, dram=base.dram, sram=base.sram)
+                    vector=base.vector, dram=base.dram, sram=base.sram,
+                    gemm_k_overhead=base.gemm_k_overhead,
+                    dequant_ops_per_element=base.dequant_ops_per_element,
+                    weight_only_row_tile=base.weight_only_row_tile,
+                    attention=base.attention)
 
     def frac(sub: Reader, k: str) -> float | None:
         if not _format_key(sub, k, allow_default=True):
@@ -203,6 +247,12 @@ def _read_efficiency(r: Reader | None, base: Efficiency) -> dict[str, Any]:
         vector=r.number("vector", False, base.vector, True, low=0, high=1),
         dram=r.number("dram", False, base.dram, True, low=0, high=1),
         sram=r.number("sram", False, base.sram, True, low=0, high=1),
+        gemm_k_overhead=r.number("gemm_k_overhead", False, base.gemm_k_overhead),
+        dequant_ops_per_element=r.number("dequant_ops_per_element", False,
+                                         base.dequant_ops_per_element),
+        weight_only_row_tile=r.number("weight_only_row_tile", False,
+                                      base.weight_only_row_tile),
+        attention=r.number("attention", False, base.attention, low=0, high=1),
     )
     r.finish()
     return eff
@@ -242,6 +292,7 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     peaks: dict[str, float] = {}
     sparse_speedup = 1.0
     cores = None
+    tiling_kw: dict[str, Any] | None = None
     if mr is not None:
         def peak(sub: Reader, k: str) -> float | None:
             if not _format_key(sub, k):
@@ -253,6 +304,13 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
             mr.error("needs at least one format", "peak_dense")
         sparse_speedup = mr.number("sparse_2_4_speedup", False, 1.0, low=1.0, high=8.0)
         cores = mr.number("cores", False, None, positive=True, integer=True)
+        tr_ = mr.child("tiling")
+        if tr_ is not None:
+            tiling_kw = {k: tr_.number(k, positive=True, integer=True)
+                         for k in ("m", "n", "k", "min_m")}
+            tiling_kw["grouped_min_m"] = tr_.number("grouped_min_m", False, None,
+                                                    positive=True, integer=True)
+            tr_.finish()
         mr.finish()
 
     vr = r.child("vector", required=True)
@@ -340,6 +398,35 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     dispatch_kw = _read_dispatch(r.child("dispatch"), fam["dispatch"] if fam else Dispatch())
     eff_kw = _read_efficiency(r.child("efficiency"), fam["efficiency"] if fam else Efficiency())
 
+    pmr = r.child("power_modes")
+    mode_kw: list[dict[str, Any]] = []
+    reference = default = None
+    if pmr is not None:
+        reference = pmr.string("reference")
+        default = pmr.string("default")
+        for mr_ in pmr.children("modes", required=True):
+            mode_kw.append(dict(
+                name=mr_.string("name"),
+                clock_hz=mr_.quantity("clock", "hz", positive=True),
+                cores=mr_.number("cores", False, None, positive=True, integer=True),
+                dram_bytes_per_s=mr_.quantity("dram_bandwidth", "bytes_per_s", positive=True),
+                tdp_w=mr_.quantity("tdp", "w", required=False, positive=True),
+                static_power_w=mr_.quantity("static_power", "w", required=False),
+                source=mr_.string("source", required=False, default=""),
+            ))
+            if not mode_kw[-1]["source"]:  # the sources of the mode's own numbers
+                mode_kw[-1]["source"] = "; ".join(
+                    f"{k}: {mr_.sources[mr_.where(k)]}" for k in ("clock", "cores",
+                                                                   "dram_bandwidth", "tdp")
+                    if mr_.where(k) in mr_.sources)
+            mr_.finish()
+        names = [k["name"] for k in mode_kw]
+        for label, v in (("reference", reference), ("default", default)):
+            if v is not None and v not in names:
+                pmr.error(f"{v!r} is not one of the modes ({', '.join(map(str, names))})",
+                          label)
+        pmr.finish()
+
     er = r.child("energy")
     energy_kw: dict[str, Any] | None = None
     if er is not None:
@@ -358,9 +445,12 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     r.raise_if_errors()
 
     errors = r.errors
+    tiling = (_build(errors, file, "matrix.tiling", GemmTiling,
+                     {k: k for k in tiling_kw or {}},
+                     **tiling_kw) if tiling_kw is not None else None)
     matrix = _build(errors, file, "matrix", MatrixUnit, _MATRIX_KEYS,
                     peak_dense_ops_per_s=peaks, sparse_2_4_speedup=sparse_speedup,
-                    cores=cores)
+                    cores=cores, tiling=tiling)
     vector = _build(errors, file, "vector", VectorUnit, _VECTOR_KEYS, **vec_kw)
     technology = _build(errors, file, "technology", Technology, _TECH_KEYS, **tech_kw)
     levels = []
@@ -377,16 +467,24 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     phase = _build(errors, file, "phase", PhaseResources, _PHASE_KEYS, **phase_kw)
     dispatch = _build(errors, file, "dispatch", Dispatch, _DISPATCH_KEYS, **dispatch_kw)
     efficiency = _build(errors, file, "efficiency", Efficiency, _EFFICIENCY_KEYS, **eff_kw)
+    modes = tuple(_build(errors, file, f"power_modes.modes[{i}]", PowerMode,
+                         {k: k for k in kw}, **kw) for i, kw in enumerate(mode_kw))
     r.raise_if_errors()
 
     sources = dict(r.sources)
+    ranges = dict(r.ranges)
     if fam:
         for k, v in fam["sources"].items():
             sources.setdefault(f"family:{k}", v)
+        for k, v in fam["ranges"].items():
+            ranges.setdefault(f"family:{k}", v)
     chip = _build(errors, file, "", Chip, _CHIP_KEYS,
                   name=name, description=description, family=family, matrix=matrix,
                   vector=vector, memory=tuple(levels), technology=technology, energy=energy,
                   sparse=sparse, quant=quant, phase=phase, dispatch=dispatch,
-                  efficiency=efficiency, sources=sources)
+                  efficiency=efficiency, sources=sources, ranges=ranges, power_modes=modes,
+                  reference_mode=reference, power_mode=reference)
     r.raise_if_errors()
+    if default is not None and default != reference:
+        chip = chip.in_power_mode(default)
     return chip

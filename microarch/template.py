@@ -49,6 +49,7 @@ from microarch.area import AUTOMOTIVE_UNCORE_MM2, AreaSpec, area_breakdown
 from microarch.chip import (
     Chip,
     Energy,
+    GemmTiling,
     MatrixUnit,
     MemoryKind,
     MemoryLevel,
@@ -127,6 +128,9 @@ class ChipTemplate:
         fused_dequant: weight-only formats are dequantised in the matrix data path.
         conversion_ops_per_element: vector ops to (de)quantise one activation element
             (assumption: a scale multiply and a round / convert, as the GPU presets).
+        tiling: the output tile of one matrix unit (assumption: an 8-row x 64-column array
+            of 8-element dot products, 4,096 MACs per cycle, in the shape of the M100's TCU,
+            arXiv 2604.17862 section IV-C); units are the cores tiles spread over.
     """
 
     name: str = "template"
@@ -148,6 +152,7 @@ class ChipTemplate:
     float_formats: tuple[str, ...] = ("fp16", "bf16", "fp8")
     fused_dequant: bool = True
     conversion_ops_per_element: float = 2.0
+    tiling: GemmTiling = GemmTiling(m=8, n=64, k=8, min_m=8)
 
     @property
     def shares(self) -> tuple[float, float, float]:
@@ -248,7 +253,10 @@ class ChipTemplate:
             per_expert_overhead_s=fam["per_expert_overhead_s"],
             fused_dequant=self.fused_dequant, fused_nonlinear=fnl, fused_conversion=fnl,
             conversion_ops_per_element=self.conversion_ops_per_element,
-            static_power_w=static_w, efficiency=fam["efficiency"])
+            static_power_w=static_w, efficiency=fam["efficiency"],
+            gemm_cores=units, gemm_tile_m=float(self.tiling.m), gemm_tile_n=float(self.tiling.n),
+            gemm_tile_min_m=float(self.tiling.min_m),
+            gemm_grouped_min_m=float(self.tiling.grouped_min_m))
         return {
             "figures": figures, "phase_mode": modes, "area": area, "peak_power": power,
             "static_share": self.static_share,
@@ -280,7 +288,8 @@ class ChipTemplate:
             name=label,
             description="chipdse parametric dataflow NPU (microarch.template)",
             family=self.family,
-            matrix=MatrixUnit({k: s(p) for k, p in f.matrix_peak_ops_per_s.items()}),
+            matrix=MatrixUnit({k: s(p) for k, p in f.matrix_peak_ops_per_s.items()},
+                              cores=int(s(design["matrix_units"])), tiling=self.tiling),
             vector=VectorUnit(s(f.vector_peak_ops_per_s), s(f.sfu_peak_ops_per_s)),
             memory=tuple(levels),
             technology=Technology(

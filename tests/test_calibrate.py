@@ -31,15 +31,20 @@ from microarch.loader import chip_from_dict, load_chip
 TRUTH = {
     "efficiency.matrix.fp16": 0.45,
     "efficiency.matrix.nvfp4": 0.62,
-    "efficiency.weight_only_gemm": 0.7,
+    "efficiency.dequant_ops_per_element": 6.0,
     "efficiency.vector": 0.35,
     "efficiency.dram": 0.88,
+    "efficiency.gemm_k_overhead": 40.0,
     "dispatch.per_operator": 3.5e-6,
     "sparse.per_expert_overhead": 1.5e-6,
 }
+WEAK = {"efficiency.gemm_k_overhead"}  # a few % of any GEMM: recovered, but leans on the prior
 LABELS = {"INT4 AWQ": ("int4", "fp16", "fp16", "fp16"),
           "NVFP4": ("nvfp4", "nvfp4", "fp16", "fp16"),
           "FP16": ("fp16", "fp16", "fp16", "fp16")}
+
+
+ENGINE = "TensorRT Edge-LLM 0.10 (synthetic: rows the cost model generated)"
 
 
 def synthetic_csv(path: Path, chip: str, truth: dict, models, labels, batches=(1, 8),
@@ -54,7 +59,7 @@ def synthetic_csv(path: Path, chip: str, truth: dict, models, labels, batches=(1
                 for b in batches:
                     est = api.estimate(c, model, api.make_precision(*LABELS[label]), b, prompt,
                                        1)
-                    w.writerow([chip, "cost model", model, label, b, prompt, "",
+                    w.writerow([chip, ENGINE, model, label, b, prompt, "",
                                 f"{est.decode_tokens_per_s:.9g}" if decode else "",
                                 "", f"{est.prefill_s * 1e3:.9g}" if prefill else "",
                                 "synthetic"])
@@ -75,11 +80,14 @@ def test_fit_recovers_known_terms(thor_rows):
     assert fit.success
     for name, true in TRUTH.items():
         assert fit.values[name] == pytest.approx(true, rel=0.02), name
-        assert fit.term(name).status == "fitted", name
+        assert fit.term(name).status == ("weak" if name in WEAK else "fitted"), name
     assert fit.mape("decode") < 1e-3 and fit.mape("prefill") < 1e-3
-    # SRAM bandwidth never binds for these rows: held at the prior, not invented.
-    sram = fit.term("efficiency.sram")
-    assert sram.status == "not identified" and sram.value == PRIOR["efficiency.sram"]
+    # Thor's W4A16 GEMMs are bound by the dequantiser on the vector units, never by the
+    # weight-only main loop; 1k-token prompts leave FMHA under 1 % of any row: both are held
+    # at the prior, not invented.
+    for name in ("efficiency.weight_only_gemm", "efficiency.attention"):
+        rep = fit.term(name)
+        assert rep.status == "not identified" and rep.value == PRIOR[name], name
 
 
 def test_default_prior_barely_moves_well_identified_terms(thor_rows):
@@ -100,8 +108,10 @@ def test_decode_rows_cannot_identify_prefill_efficiency(thor_rows):
 
 
 def test_only_weight_only_gemms_fix_only_the_product(tmp_path):
-    p = synthetic_csv(tmp_path / "w4.csv", "jetson-agx-thor", TRUTH, ["qwen3-4b", "qwen3-8b"],
-                      ["INT4 AWQ"], batches=(1,))
+    # Orin runs INT4 AWQ GEMMs on the tensor cores with the dequantiser hidden in the main loop.
+    truth = {"efficiency.matrix.fp16": 0.45, "efficiency.weight_only_gemm": 0.7}
+    p = synthetic_csv(tmp_path / "w4.csv", "jetson-agx-orin-64gb", truth,
+                      ["qwen3-4b", "qwen3-8b"], ["INT4 AWQ"], batches=(1,))
     fit = fit_terms(build_targets(load_measurements(p).rows), prior_weight=1e-3)
     pair = {"efficiency.matrix.fp16", "efficiency.weight_only_gemm"}
     assert any({a, b} == pair and r < -0.9 for a, b, r in fit.correlated)
@@ -113,16 +123,23 @@ def test_candidate_terms_follow_the_rows(thor_rows):
     dense = build_targets([m for m in thor_rows if m.model_ref != "qwen3-30b-a3b"])
     names = candidate_terms(dense)
     assert "sparse.per_expert_overhead" not in names
-    assert {"efficiency.matrix.fp16", "efficiency.matrix.nvfp4",
-            "efficiency.weight_only_gemm", "efficiency.dram"} <= set(names)
+    assert {"efficiency.matrix.fp16", "efficiency.matrix.nvfp4", "efficiency.weight_only_gemm",
+            "efficiency.dequant_ops_per_element", "efficiency.gemm_k_overhead",
+            "efficiency.attention", "efficiency.dram"} <= set(names)
     orin = candidate_terms(build_targets(load_measurements(
         Path(__file__).parent / "data" / "calibration.csv").rows[:4]))
     assert "efficiency.matrix.nvfp4" not in orin  # Ampere runs INT4 AWQ GEMMs in FP16
 
 
-def test_leave_one_model_out_is_exact_on_model_generated_data(thor_rows):
-    rows = [m for m in thor_rows if m.batch == 1 and m.precision_label != "FP16"]
-    loo = leave_one_model_out(build_targets(rows), prior_weight=1e-3)
+def test_leave_one_model_out_is_exact_on_model_generated_data(tmp_path):
+    # Thor's matrix efficiency is a published GEMM measurement that every fold holds: data
+    # generated with it is predicted exactly by folds that fit the other terms.
+    truth = {**TRUTH, "efficiency.matrix.fp16": 0.7, "efficiency.matrix.nvfp4": 0.7}
+    p = synthetic_csv(tmp_path / "thor.csv", "jetson-agx-thor", truth,
+                      ["qwen3-0.6b", "qwen3-4b", "qwen3-30b-a3b"], ["INT4 AWQ", "NVFP4"],
+                      batches=(1,))
+    loo = leave_one_model_out(build_targets(load_measurements(p).rows), prior_weight=1e-3)
+    assert "efficiency.matrix.nvfp4=0.7" in loo.fold_terms.iloc[0]
     assert set(loo.held_out) == {"qwen3-0.6b", "qwen3-4b", "qwen3-30b-a3b"}
     dense = loo[loo.held_out != "qwen3-30b-a3b"]
     assert np.max(np.abs(dense.error)) < 0.01

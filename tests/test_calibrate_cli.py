@@ -60,7 +60,8 @@ def test_calibrate_json_lists_rows_and_terms(orin_csv):
     d = json.loads(r.output[r.output.index("{"):])
     assert d["rows"] == [1, 2, 3, 4] and d["family"] == "orin"
     status = {t["term"]: t["status"] for t in d["terms"]}
-    assert status["efficiency.matrix.fp16"] == "not identified"  # decode rows only
+    assert status["efficiency.weight_only_gemm"] == "not identified"  # decode rows only
+    assert status["efficiency.matrix.fp16"] == "measured (held)"  # a published GEMM benchmark
     assert status["efficiency.dram"] == "fitted"
 
 
@@ -97,14 +98,14 @@ def test_validate_writes_tables_cross_validation_and_plot(tmp_path, orin_csv):
     unm = pd.read_csv(out / "unmapped.csv")
     assert list(unm.row) == [5] and "linear-attention" in unm.reason[0]
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["command"] == "validate" and cfg["inputs"]["loo"] is True
+    assert cfg["command"] == "validate" and cfg["inputs"]["cv"] == "model"
 
 
 def test_validate_with_a_calibrated_chip_file(tmp_path, orin_csv):
     cal = tmp_path / "orin.yaml"
     assert run("calibrate", "--chip", "jetson-agx-orin-64gb", "--measurements", str(orin_csv),
                "-o", str(cal)).exit_code == 0
-    r = run("validate", "--measurements", str(orin_csv), "--chip", str(cal), "--no-loo",
+    r = run("validate", "--measurements", str(orin_csv), "--chip", str(cal), "--cv", "none",
             "-o", str(tmp_path / "v"), "--format", "csv")
     assert r.exit_code == 0, r.output
     fid = pd.read_csv(tmp_path / "v" / "fidelity.csv")

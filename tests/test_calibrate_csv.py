@@ -136,8 +136,9 @@ def test_phase_conventions(tmp_path):
 
 def test_builtin_data_loads_and_lists_what_it_cannot_map():
     ms = load_measurements(builtin_measurements_path())
-    assert len(ms.rows) + len(ms.unmapped) == 75
-    assert {"jetson-agx-orin-64gb", "jetson-agx-thor", "rtx-4090", "a100-80gb"} == set(ms.chips)
+    assert len(ms.rows) + len(ms.unmapped) == 253
+    assert {"jetson-agx-orin-64gb", "jetson-agx-thor", "rtx-4090", "a100-80gb", "dgx-spark",
+            "jetson-orin-nx-16gb", "jetson-orin-nano-8gb"} == set(ms.chips)
     reasons = {u.column for _, u in ms.unmapped}
     assert reasons == {"model", "device"}
     assert all(u.reason for _, u in ms.unmapped)

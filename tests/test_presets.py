@@ -73,7 +73,7 @@ def test_every_number_has_provenance(path):
         if isinstance(v, dict):
             if not (v.get("source") or v.get("assumption")):
                 bare.append(where)
-        elif _is_number(v) and not where.endswith(("node_nm",)) and where != "name":
+        elif _is_number(v) and not where.endswith("node_nm") and where.split(".")[-1] != "name":
             bare.append(where)
     assert not bare, f"{path.name}: numbers without source or assumption: {bare}"
 

@@ -81,7 +81,7 @@ def test_prefill_wants_fewer_experts_decode_more(fronts, prec):
     pre, dec = pre[pre["prefill_s"] <= 0.1], dec[dec["decode_s"] <= 0.1]
     assert front_summary(pre)["share_e8_of_moe"] >= 0.9
     assert front_summary(dec)["share_e16_of_moe"] >= 0.75
-    assert front_summary(res.front)["share_e8_of_moe"] >= 0.9
+    assert front_summary(res.front)["share_e8_of_moe"] >= 0.85
 
 
 @pytest.mark.parametrize("prec", ["fp16", "int8"])

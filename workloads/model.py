@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["ModelArch", "PLAS_VOCAB_SIZE"]
+__all__ = ["ModelArch", "PLAS_VOCAB_SIZE", "ROUTING_SKEW"]
 
 PLAS_VOCAB_SIZE = 151936
 """Vocabulary of the Qwen2.5 / Qwen3 tokenizer (``vocab_size`` in
@@ -18,6 +18,16 @@ huggingface.co/Qwen/Qwen2.5-0.5B/blob/main/config.json): the PLAS models of arXi
 are trained with it (their baseline is Qwen2.5-0.5B)."""
 
 _ACTIVATIONS = {"swiglu": 3, "geglu": 3, "gelu": 2, "relu": 2}
+
+ROUTING_SKEW = 0.78
+"""Default routing skew of a mixture of experts on real, diverse requests: the exponent s of
+a Zipf popularity law over the experts (the r-th most used expert takes a share of the
+routing proportional to r^-s). 0.78 is the exponent whose normalised entropy matches the
+routing concentration 0.111 (one minus the normalised entropy of the expert-selection
+distribution) published for Qwen3-30B-A3B in the llama.cpp routing profile at
+mcp-tool-shop-org.github.io/gpu-container/handbook/derisk/ (128 experts). That profile covers
+about 1k tokens, which overstates skew, so the range is [0, 0.78]; 0 is uniform routing.
+See :func:`workloads.ops.experts_touched` for how it enters."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class ModelArch:
         activation: FFN type; swiglu/geglu use 3 matrices, gelu/relu 2.
         qk_norm: RMSNorm on q and k per head (Qwen3).
         causal: decoder (True) or bidirectional encoder (False).
+        routing_skew: Zipf exponent of expert popularity (0 = uniform routing; see
+            :data:`ROUTING_SKEW`). A property of the model and of its inputs.
         source: where the numbers come from.
     """
 
@@ -59,6 +71,7 @@ class ModelArch:
     activation: str = "swiglu"
     qk_norm: bool = False
     causal: bool = True
+    routing_skew: float = ROUTING_SKEW
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -80,6 +93,9 @@ class ModelArch:
             raise ValueError("ModelArch.d_ff_expert must be > 0 for a mixture of experts")
         if not self.is_moe and self.d_ff <= 0:
             raise ValueError("ModelArch.d_ff must be > 0 for a dense model")
+        if not 0.0 <= self.routing_skew <= 4.0:
+            raise ValueError(f"ModelArch.routing_skew must be in [0, 4], got "
+                             f"{self.routing_skew!r}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"ModelArch.activation must be one of {sorted(_ACTIVATIONS)}, "
                              f"got {self.activation!r}")

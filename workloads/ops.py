@@ -21,7 +21,7 @@ from workloads.model import ModelArch
 from workloads.precision import Precision
 
 __all__ = ["ArchArrays", "Op", "phase_operators", "weights_total_bytes", "kv_cache_bytes",
-           "experts_touched"]
+           "experts_touched", "expert_selection_probability"]
 
 Array = Any  # numpy array or float
 
@@ -45,6 +45,7 @@ class ArchArrays:
     d_ff_shared: Array = 0
     ffn_matrices: Array = 3
     qk_norm: Array = False
+    routing_skew: Array = 0.0
     causal: bool = True
 
     @classmethod
@@ -56,7 +57,8 @@ class ArchArrays:
             n_experts=float(m.n_experts), top_k=float(m.top_k),
             d_ff_expert=float(m.d_ff_expert) if m.is_moe else 0.0,
             n_shared_experts=float(m.n_shared_experts), d_ff_shared=float(m.d_ff_shared),
-            ffn_matrices=float(m.ffn_matrices), qk_norm=bool(m.qk_norm), causal=m.causal,
+            ffn_matrices=float(m.ffn_matrices), qk_norm=bool(m.qk_norm),
+            routing_skew=float(m.routing_skew), causal=m.causal,
         )
 
     @classmethod
@@ -107,6 +109,9 @@ class Op:
         weight_only: weights narrower than ``fmt`` (dequantised in the loop).
         convert_elements: activation elements to (de)quantise (conversion operators).
         experts: experts touched per instance (MoE expert GEMMs).
+        expert_pool / expert_topk / expert_skew / routed_tokens: a grouped expert GEMM's
+            routing (experts, experts per token, Zipf skew, tokens of the batch), from which
+            the cost model derives each expert's token count and its row tiles.
         kind: "gemm", "attention", "nonlinear", "conversion", "gather".
         sparse24: weights are 2:4 structured-sparse.
         paper: covered by the paper's closed forms (projections, FFN, decode attention).
@@ -133,17 +138,51 @@ class Op:
     score_bytes: Array = 0.0
     convert_elements: Array = 0.0
     experts: Array = 0.0
+    expert_pool: Array = 0.0
+    expert_topk: Array = 0.0
+    expert_skew: Array = 0.0
+    routed_tokens: Array = 0.0
     weight_only: bool = False
     sparse24: bool = False
     paper: bool = False
     layer_op: bool = True
 
 
-def experts_touched(n_experts: Array, top_k: Array, tokens: Array) -> Array:
-    """Expected distinct experts hit by ``tokens`` routed tokens: E (1 - (1 - k/E)^tokens)."""
+def expert_selection_probability(n_experts: Array, top_k: Array, skew: Array = 0.0,
+                                 max_experts: int | None = None) -> np.ndarray:
+    """Probability that one token routes to each expert, by popularity rank (a trailing axis
+    of length ``max_experts``, zero past each point's expert count).
+
+    Expert popularity follows a Zipf law of exponent ``skew`` over ranks r = 1..E,
+    p_r = r^-s / sum(r^-s); a token picks ``top_k`` distinct experts, so it lands on expert r
+    with probability min(1, k p_r). ``skew = 0`` is uniform routing, k / E for every expert."""
     e = np.asarray(n_experts, dtype=float)
     k = np.asarray(top_k, dtype=float)
-    return np.where(e > 1, e * (1.0 - (1.0 - k / np.maximum(e, 1.0)) ** tokens), 1.0)
+    s = np.asarray(skew, dtype=float)
+    n = int(max_experts or np.max(e))
+    r = np.arange(1, n + 1, dtype=float)
+    live = r <= e[..., None]
+    w = np.where(live, r ** -s[..., None], 0.0)
+    p = w / np.sum(w, axis=-1, keepdims=True)
+    return np.minimum(1.0, k[..., None] * p)
+
+
+def experts_touched(n_experts: Array, top_k: Array, tokens: Array, skew: Array = 0.0) -> Array:
+    """Expected distinct experts hit by ``tokens`` routed tokens: sum over experts of
+    1 - (1 - q_r)^tokens with q_r from :func:`expert_selection_probability`. With uniform
+    routing (``skew = 0``) this is E (1 - (1 - k/E)^tokens); skewed routing concentrates the
+    tokens of a batch on the popular experts, so fewer distinct experts are touched (1 for
+    a dense model)."""
+    e = np.asarray(n_experts, dtype=float)
+    k = np.asarray(top_k, dtype=float)
+    if np.ndim(skew) == 0 and float(skew) == 0.0:
+        return np.where(e > 1, e * (1.0 - (1.0 - k / np.maximum(e, 1.0)) ** tokens), 1.0)
+    shape = np.broadcast_shapes(np.shape(e), np.shape(k), np.shape(skew), np.shape(tokens))
+    q = expert_selection_probability(np.broadcast_to(e, shape), np.broadcast_to(k, shape),
+                                     np.broadcast_to(np.asarray(skew, float), shape))
+    t = np.broadcast_to(np.asarray(tokens, dtype=float), shape)[..., None]
+    touched = np.sum(1.0 - (1.0 - q) ** t, axis=-1)
+    return np.where(np.broadcast_to(e, shape) > 1, touched, 1.0)
 
 
 SPARSE24_INDEX_BYTES = 2 / 8 / 2
@@ -189,6 +228,9 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     B, T, P = batch, tokens, past
     ba, bw, bkv, bh = (p.a.bytes_per_element, p.w.bytes_per_element,
                        p.kv.bytes_per_element, p.h.bytes_per_element)
+    # Quantised activations exist only as GEMM inputs (written by a conversion operator); the
+    # residual stream, norms, activations, attention and GEMM outputs stay 16-bit.
+    bs = max(ba, get_format("fp16").bytes_per_element)
     d, dq, dkv, L = a.d_model, a.d_q, a.d_kv, a.n_layers
     rows = B * T
     fmt, wo = p.gemm_format(), p.weight_only()
@@ -205,14 +247,14 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
             flops=2.0 * m * k * n,
             weight_bytes=welems * (_sparse24_bytes(w_bytes) if sparse else w_bytes),
             weight_elements=welems,
-            gemm_m=m, gemm_n=n, gemm_k=k, act_in_bytes=m * k * ba, act_out_bytes=m * n * ba,
+            gemm_m=m, gemm_n=n, gemm_k=k, act_in_bytes=m * k * ba, act_out_bytes=m * n * bs,
             experts=experts, weight_only=p.weight_only(w_fmt) if w_fmt else wo,
             sparse24=sparse, paper=paper, layer_op=layer_op))
 
     def vector(name: str, elements, ops_per_el, sfu, count=L, layer_op=True):
         ops.append(Op(name=name, engine="vector", kind="nonlinear", count=count,
                       vector_ops=elements * ops_per_el, sfu_ops=sfu,
-                      act_in_bytes=elements * ba, act_out_bytes=elements * ba,
+                      act_in_bytes=elements * bs, act_out_bytes=elements * bs,
                       layer_op=layer_op))
 
     def convert(name: str, elements, count=L):
@@ -225,7 +267,7 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     # Embedding gather (reads B*T rows of the table).
     if np.any(np.asarray(a.vocab_size) > 0):
         ops.append(Op(name="embedding", engine="vector", kind="gather", count=1.0,
-                      weight_bytes=rows * d * bh, act_out_bytes=rows * d * ba,
+                      weight_bytes=rows * d * bh, act_out_bytes=rows * d * bs,
                       layer_op=False))
 
     # --- attention block ---
@@ -248,7 +290,7 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
         if p.a.bits >= 16 else "fp16",
         flops=4.0 * B * pairs * dq,
         vector_ops=B * a.n_heads * pairs * 3.0, sfu_ops=B * a.n_heads * pairs,
-        act_in_bytes=rows * dq * ba, act_out_bytes=rows * dq * ba,
+        act_in_bytes=rows * dq * bs, act_out_bytes=rows * dq * bs,
         # An encoder keeps no cache: its K/V are activations of the pass (read once).
         kv_read_bytes=B * keys_total * 2 * dkv * bkv if a.causal else 0.0,
         kv_write_bytes=B * T * 2 * dkv * bkv if a.causal else 0.0,
@@ -273,26 +315,32 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
     if np.any(a.is_moe):
         n_moe = L * np.asarray(a.is_moe, dtype=float)
         E, K, dfe = a.n_experts, a.top_k, a.d_ff_expert
-        touched = experts_touched(E, K, rows)
+        skew = a.routing_skew
+        touched = experts_touched(E, K, rows, skew)
         routed = rows * K
         tok_per_expert = routed / np.maximum(touched, 1e-30)
         # Routers stay in FP16 (they are tiny and routing is precision-sensitive).
         gemm("router", rows, d, E, paper=False, w_bytes=get_format("fp16").bytes_per_element,
              w_fmt="fp16", count=n_moe)
         vector("router_topk", rows * E, 4.0, rows * E, count=n_moe)
+        routing = dict(expert_pool=E, expert_topk=K, expert_skew=skew, routed_tokens=rows)
         gemm("expert_up", tok_per_expert, d, m_up * dfe, experts=touched,
              weights=touched * d * m_up * dfe, count=n_moe)
         ops[-1].flops = 2.0 * routed * d * m_up * dfe
+        for k_, v_ in routing.items():
+            setattr(ops[-1], k_, v_)
         ops[-1].act_in_bytes = routed * d * ba
-        ops[-1].act_out_bytes = routed * m_up * dfe * ba
+        ops[-1].act_out_bytes = routed * m_up * dfe * bs
         vector("expert_act", routed * dfe, 3.0, routed * dfe, count=n_moe)
         convert("expert_down_quant", routed * dfe, count=n_moe)
         # The per-expert overhead is charged once per touched expert per layer (on expert_up).
         gemm("expert_down", tok_per_expert, dfe, d, weights=touched * dfe * d,
              count=n_moe)
         ops[-1].flops = 2.0 * routed * dfe * d
+        for k_, v_ in routing.items():
+            setattr(ops[-1], k_, v_)
         ops[-1].act_in_bytes = routed * dfe * ba
-        ops[-1].act_out_bytes = routed * d * ba
+        ops[-1].act_out_bytes = routed * d * bs
 
     # --- head ---
     if logits != "none" and np.any(np.asarray(a.vocab_size) > 0):

@@ -28,12 +28,13 @@ from chipdse.calibrate.predict import Loader, Target, candidate_terms, predict
 from chipdse.calibrate.tables import prediction_table
 from chipdse.calibrate.terms import (
     FRACTION_BOUNDS,
-    OVERHEAD_UNIT_S,
     bounds,
     coordinate,
     is_overhead,
+    kind,
     lookup,
     prior,
+    unit,
 )
 from chipdse.errors import UserError
 from microarch.chip import Chip
@@ -118,21 +119,23 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
     held_vals = {n: (hold or {}).get(n, prior(n)) for n in names}
     measured = np.array([t.measured_s for t in targets])
 
-    # Screening: which terms move any prediction?
-    base = dict(held_vals)
+    # Screening: which terms move any prediction? Screened at the prior (where the fit starts),
+    # so that what is identified does not depend on the chip's current values.
+    base = {n: float(np.clip(prior(n), *bounds(n))) for n in names}
     sets = [base]
     for n in names:
         v = base[n]
         step = v * _SCREEN_FACTOR
         if step < FRACTION_BOUNDS[0]:
             step = min(v / _SCREEN_FACTOR, FRACTION_BOUNDS[1])
-        sets.append({**base, n: v + OVERHEAD_UNIT_S if is_overhead(n) else step})
+        sets.append({**base, n: step if kind(n) == "fraction" else v + unit(n)})
     t_scr = predict(targets, sets, loader=loader)
     sens = np.max(np.abs(np.log(t_scr[:, 1:] / t_scr[:, :1])), axis=0)
     free = [i for i, n in enumerate(names) if sens[i] >= _SCREEN_MIN]
     fixed = {names[i]: held_vals[names[i]] for i in range(len(names)) if i not in free}
     fnames = [names[i] for i in free]
-    scale = np.array([1e-6 if is_overhead(n) else 1.0 for n in fnames])  # fit seconds in us
+    # Fit seconds in us, element counts as they are, fractions as they are.
+    scale = np.array([1e-6 if is_overhead(n) else 1.0 for n in fnames])
 
     def values(z: np.ndarray) -> dict[str, float]:
         return {**fixed, **{n: float(v) for n, v in zip(fnames, z * scale)}}
@@ -165,7 +168,7 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
         cache[z.tobytes()] = t[:, 0]
         jd = (np.log(t[:, 1:]) - np.log(t[:, :1])) / np.array(steps)
         x = z * scale
-        jp = np.diag([prior_weight * (s / OVERHEAD_UNIT_S if is_overhead(n) else 1.0 / v)
+        jp = np.diag([prior_weight * (s / unit(n) if kind(n) != "fraction" else 1.0 / v)
                       for n, v, s in zip(fnames, x, scale)])
         return np.vstack([jd, jp])
 
@@ -184,9 +187,9 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
     fitted = {n: float(v) for n, v in zip(fnames, z * scale)}
     pred = predict(targets, [values(z)], loader=loader)[:, 0]
 
-    # Uncertainty in prior coordinates u: du/dz = scale/5us (overheads) or 1/x (efficiency).
+    # Uncertainty in prior coordinates u: du/dz = scale / unit, or 1/x for efficiencies.
     x = z * scale
-    dudz = np.array([s / OVERHEAD_UNIT_S if is_overhead(n) else 1.0 / v
+    dudz = np.array([s / unit(n) if kind(n) != "fraction" else 1.0 / v
                      for n, v, s in zip(fnames, x, scale)])
     ju = jd / dudz if len(fnames) else jd
     resid = np.log(pred / measured)
@@ -209,7 +212,7 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
         if n in fitted:
             j = fnames.index(n)
             v = fitted[n]
-            std = float(std_u[j] * OVERHEAD_UNIT_S if is_overhead(n) else std_u[j])
+            std = float(std_u[j] * unit(n) if kind(n) != "fraction" else std_u[j])
             status = "fitted" if std_u[j] < _WEAK_STD else "weak"
             at_b = bool(abs(v - lo[i]) <= 1e-6 * max(hi[i], 1e-9)
                         or abs(v - hi[i]) <= 1e-6 * max(hi[i], 1e-9))

@@ -19,6 +19,12 @@ Conventions of the format (they follow the published TensorRT Edge-LLM ``llm_ben
   only ``output_tokens / 2`` is cached. With neither count published the context is unknown
   and taken as 1 token (KV-cache traffic left out).
 
+``power_mode`` names the mode a row was measured in (a mode of the chip preset, e.g. ``15W``);
+``n/s`` (not stated) takes the preset's default mode, the highest-performance one, as NVIDIA's
+Jetson benchmarking guidance has benchmarks run ("MAXN is preferred for comparable
+performance numbers", NVIDIA jetson-llm-benchmark; ``sudo nvpmodel -m 0`` in TensorRT
+Edge-LLM issue 95).
+
 Device and model names map to chipdse presets through the tables below, through a preset of the
 same name, or through ``NAME=FILE`` maps given by the user. Names that chipdse knows it cannot
 represent (a hybrid linear-attention model, a device without a preset) are *listed* as
@@ -42,6 +48,7 @@ from workloads.loader import list_models
 from workloads.precision import Precision
 
 __all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "DEVICES", "MODELS", "PRECISIONS",
+           "CALIBRATION_CHIPS",
            "Measurement", "Unmapped", "MeasurementSet", "load_measurements",
            "builtin_measurements_path", "parse_maps"]
 
@@ -56,7 +63,16 @@ DEVICES: dict[str, str] = {
     "RTX 4090": "rtx-4090",
     "RTX 4090 24GB": "rtx-4090",
     "A100 80GB": "a100-80gb",
+    "Jetson Orin NX 16GB": "jetson-orin-nx-16gb",
+    "Jetson Orin Nano 8GB": "jetson-orin-nano-8gb",
+    "DGX Spark (GB10)": "dgx-spark",
 }
+
+CALIBRATION_CHIPS = ("jetson-agx-orin-64gb", "jetson-agx-thor", "rtx-4090", "a100-80gb",
+                     "h100-sxm")
+"""Chips whose rows the shipped family terms may be fitted to (the fidelity protocol: Jetson AGX
+Orin, AGX Thor and the datacenter parts). Every other device is a test of transfer to a chip
+the fit never saw: predicted with carried terms, never fitted."""
 # Devices chipdse knows and cannot map to a preset, with the reason (listed, not dropped).
 UNSUPPORTED_DEVICES: dict[str, str] = {
     "H100 PCIe 80GB": "no preset: h100-sxm is the SXM5 part (HBM3, 700 W), the PCIe card has "
@@ -72,6 +88,14 @@ MODELS: dict[str, str] = {
     "Qwen3-8B": "qwen3-8b",
     "Qwen3-30B-A3B": "qwen3-30b-a3b",
     "Qwen2.5-VL-7B-Instruct (LLM part)": "qwen2.5-vl-7b-llm",
+    "Qwen2.5-VL-7B-Instruct (VLM engine, LLM part)": "qwen2.5-vl-7b-llm",
+    # The Qwen3-VL language models have exactly the shape of Qwen3-1.7B / 4B / 8B (layers,
+    # width, heads, FFN, vocabulary, tying; only RoPE differs, which adds no weight): their
+    # Hugging Face text_config against the Qwen3 configs, and Edge-LLM's own decode rates of
+    # each pair agree within 0.3 tok/s on Thor.
+    "Qwen3-VL-2B-Instruct (VLM engine, LLM part)": "qwen3-1.7b",
+    "Qwen3-VL-4B-Instruct (VLM engine, LLM part)": "qwen3-4b",
+    "Qwen3-VL-8B-Instruct (VLM engine, LLM part)": "qwen3-8b",
     "Llama-2-7B": "llama-2-7b",
     "Llama-2-13B": "llama-2-13b",
     "Llama-2-70B": "llama-2-70b",
@@ -113,11 +137,26 @@ PRECISIONS: dict[str, PrecisionSpec] = {
                            "scales and the W4A4 GEMM path unless --no-quantize-activations; LM "
                            "head FP16 and KV FP16 assumed (opt-in flags); the measured NVFP4 "
                            "decode being slightly slower than INT4 AWQ agrees with FP16 KV"),
-    "nvfp4 (vit fp16)": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "nvfp4"),
-                                      "NVFP4 W4A4 language model, KV FP16; LM head NVFP4: with an "
-                                      "FP16 head the published Qwen2.5-VL-7B decode (59.2 tok/s "
-                                      "on AGX Thor) would need 290 GB/s, above the 273 GB/s "
-                                      "peak; the ViT is not costed (text-only prefill)"),
+    "nvfp4 (vit fp16)": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "fp16"),
+                                      "NVFP4 W4A4 language model of a VLM export, KV and LM head "
+                                      "FP16 (the Qwen3-VL rows decode as fast as the Qwen3 rows "
+                                      "of the same shape); the ViT is not costed (text-only "
+                                      "prefill)"),
+    "int4 awq (vit fp16)": PrecisionSpec(_p("int4", "fp16", "fp16", "fp16"),
+                                         "W4A16 AWQ language model of a VLM export; LM head and "
+                                         "KV FP16; the ViT is not costed (text-only prefill)"),
+    "int4 gptq (vit fp16)": PrecisionSpec(_p("int4", "fp16", "fp16", "fp16"),
+                                          "W4A16 GPTQ language model of a VLM export; LM head "
+                                          "and KV FP16; the ViT is not costed"),
+    "nvfp4 llm / fp16 vit": PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "fp16"),
+                                          "NVFP4 W4A4 language model, FP16 ViT (not costed); "
+                                          "LM head and KV FP16 (assumption)"),
+    "fp16 (vit fp16)": PrecisionSpec(_p("fp16", "fp16", "fp16", "fp16"),
+                                     "FP16 language model of a VLM export; the ViT is not "
+                                     "costed"),
+    "fp8 (vit fp16)": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
+                                    "FP8 language model of a VLM export; LM head and KV FP16 "
+                                    "(assumption); the ViT is not costed"),
     "fp16": PrecisionSpec(_p("fp16", "fp16", "fp16", "fp16"), "FP16 weights, activations, KV"),
     "fp8": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
                          "FP8 weights and activations; LM head and KV FP16 (assumption)"),
@@ -135,6 +174,17 @@ PRECISIONS: dict[str, PrecisionSpec] = {
                                  "on average (chipdse int4 stores 4.125, so weight bytes are "
                                  "about 16 % low); output.weight at Q6_K, costed as int8"),
 }
+
+
+# (model name pattern, precision label) -> formats, where one model's export differs from the
+# label's general meaning.
+PRECISION_OVERRIDES: tuple[tuple[str, str, PrecisionSpec], ...] = (
+    (r"^Qwen2\.5-VL-7B", "nvfp4 (vit fp16)",
+     PrecisionSpec(_p("nvfp4", "nvfp4", "fp16", "nvfp4"),
+                   "NVFP4 W4A4 language model, KV FP16, LM head NVFP4: with an FP16 head the "
+                   "published Qwen2.5-VL-7B decode (59.2 tok/s on AGX Thor) would need 290 GB/s, "
+                   "above the 273 GB/s peak; the ViT is not costed (text-only prefill)")),
+)
 
 
 def _norm(label: str) -> str:
@@ -167,6 +217,7 @@ class Measurement:
     model_ref: str | None = None
     precision: Precision | None = None
     precision_note: str = ""
+    power_mode: str | None = None
 
     @property
     def decode_context(self) -> int:
@@ -316,7 +367,10 @@ def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str,
                       "ttft_ms")
     spec = None
     if get("precision"):
-        spec = PRECISIONS.get(_norm(get("precision", "")))
+        label = _norm(get("precision", ""))
+        spec = next((o for pat, lab, o in PRECISION_OVERRIDES
+                     if lab == label and re.search(pat, get("model", ""))),
+                    PRECISIONS.get(label))
         if spec is None:
             errors.append(f"{at('precision')}: unknown precision {get('precision')!r} "
                           f"(known: {', '.join(sorted(PRECISIONS))})")
@@ -343,13 +397,18 @@ def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str,
                           f"--model '{model}=MODEL.yaml')")
     if len(errors) > n_err:
         return None
+    mode = get("power_mode", "")
+    mode = None if mode.lower() in ("", "n/s", "n/a") else mode
+    if dev_ref is not None and why is None and mode is not None and "@" not in dev_ref:
+        dev_ref = f"{dev_ref}@{mode}"
     m = Measurement(
         row=i, line=i + 1, device=device, engine=get("engine", ""), model=model,
         precision_label=get("precision", ""), batch=int(batch), input_tokens=inp,
         output_tokens=outp, decode_tok_s=dec, prefill_tok_s=pre, ttft_ms=ttft,
         source=get("source_url", ""), notes=get("notes", ""),
         chip=dev_ref if why is None else None, model_ref=model_ref if why is None else None,
-        precision=spec.precision if spec else None, precision_note=spec.note if spec else "")
+        precision=spec.precision if spec else None, precision_note=spec.note if spec else "",
+        power_mode=mode)
     return m, why
 
 

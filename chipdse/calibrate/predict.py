@@ -142,11 +142,12 @@ def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None 
     """Terms the cost model uses for these rows on these chips (read off their operators)."""
     loader = loader or Loader(chips)
     fmts: set[str] = set()
-    weight_only = moe = False
+    weight_only = moe = tiled = False
     for t in targets:
         chip, p = loader.chip(t.m.chip or ""), t.m.precision
         if p is None:
             continue
+        tiled |= chip.matrix.tiling is not None and bool(chip.matrix.cores)
         a = ArchArrays.from_model(loader.model(t.m.model_ref or ""))
         ops = (phase_operators(a, p, t.batch, t.tokens, 0.0) if t.phase == "prefill"
                else phase_operators(a, p, t.batch, 1.0, t.tokens))
@@ -158,7 +159,10 @@ def candidate_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None 
             moe |= bool(np.any(np.asarray(op.experts) > 0)) and not chip.sparse.native_moe
     names = [f"efficiency.matrix.{f}" for f in sorted(fmts)]
     if weight_only:
-        names.append("efficiency.weight_only_gemm")
+        names += ["efficiency.weight_only_gemm", "efficiency.dequant_ops_per_element"]
+    if tiled:
+        names.append("efficiency.gemm_k_overhead")
+    names.append("efficiency.attention")
     names += ["efficiency.vector", "efficiency.dram", "efficiency.sram", "dispatch.per_operator"]
     if moe:
         names.append("sparse.per_expert_overhead")

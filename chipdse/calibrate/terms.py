@@ -25,11 +25,16 @@ from microarch.formats import get_format
 
 __all__ = ["Term", "TERMS", "FRACTION_BOUNDS", "OVERHEAD_BOUNDS_S", "OVERHEAD_UNIT_S",
            "lookup", "term_value", "apply_terms", "format_value", "yaml_keys", "PRIOR",
-           "is_overhead", "prior", "bounds", "coordinate", "format_short"]
+           "is_overhead", "kind", "unit", "prior", "bounds", "coordinate", "format_short",
+           "FIT_SOURCE", "term_source", "measured_terms"]
 
 FRACTION_BOUNDS = (0.05, 1.0)
 OVERHEAD_BOUNDS_S = (0.0, 50e-6)
 OVERHEAD_UNIT_S = 5e-6   # prior scale (and screening step) of the overhead terms
+ELEMENT_BOUNDS = (0.0, 2048.0)
+ELEMENT_UNIT = 64.0      # prior scale (and screening step) of the element-count terms
+OPS_BOUNDS = (0.0, 64.0)
+OPS_UNIT = 4.0           # prior scale (and screening step) of the ops-per-element terms
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ class Term:
     Attributes:
         name: the term's name (``efficiency.dram``; ``efficiency.matrix.{fmt}`` for the
             per-format row).
-        kind: ``fraction`` (an efficiency in (0, 1]) or ``overhead`` (seconds).
+        kind: ``fraction`` (an efficiency in (0, 1]), ``overhead`` (seconds),
+            ``elements`` (a count of GEMM reduction elements) or ``ops`` (vector ops per
+            element).
         prior: generic prior value: the centre of a fit's weak pull and its start. Assumptions,
             not measurements: typical achieved fractions of GPU-class hardware and a CUDA-graph
             kernel launch.
@@ -56,7 +63,8 @@ class Term:
 
     @property
     def bounds(self) -> tuple[float, float]:
-        return OVERHEAD_BOUNDS_S if self.kind == "overhead" else FRACTION_BOUNDS
+        return {"overhead": OVERHEAD_BOUNDS_S, "elements": ELEMENT_BOUNDS,
+                "ops": OPS_BOUNDS}.get(self.kind, FRACTION_BOUNDS)
 
 
 TERMS: tuple[Term, ...] = (
@@ -64,8 +72,13 @@ TERMS: tuple[Term, ...] = (
     Term("efficiency.weight_only_gemm", "fraction", 0.8, "efficiency", "weight_only_gemm",
          "weight_only_gemm"),
     Term("efficiency.vector", "fraction", 0.5, "efficiency", "vector", "vector"),
+    Term("efficiency.attention", "fraction", 0.5, "efficiency", "attention", "attention"),
     Term("efficiency.dram", "fraction", 0.8, "efficiency", "dram", "dram"),
     Term("efficiency.sram", "fraction", 0.8, "efficiency", "sram", "sram"),
+    Term("efficiency.gemm_k_overhead", "elements", 64.0, "efficiency", "gemm_k_overhead",
+         "gemm_k_overhead"),
+    Term("efficiency.dequant_ops_per_element", "ops", 8.0, "efficiency",
+         "dequant_ops_per_element", "dequant_ops_per_element"),
     Term("dispatch.per_operator", "overhead", 4e-6, "dispatch", "per_operator_s",
          "per_operator"),
     Term("sparse.per_expert_overhead", "overhead", 4e-6, "sparse", "per_expert_overhead_s",
@@ -100,6 +113,16 @@ def is_overhead(name: str) -> bool:
     return lookup(name)[0].kind == "overhead"
 
 
+def kind(name: str) -> str:
+    return lookup(name)[0].kind
+
+
+def unit(name: str) -> float:
+    """The scale of a term's fit coordinate and screening step (1 for fractions)."""
+    return {"overhead": OVERHEAD_UNIT_S, "elements": ELEMENT_UNIT, "ops": OPS_UNIT}.get(
+        kind(name), 1.0)
+
+
 def prior(name: str) -> float:
     return lookup(name)[0].prior
 
@@ -109,8 +132,9 @@ def bounds(name: str) -> tuple[float, float]:
 
 
 def coordinate(name: str, x: float) -> float:
-    """The fit's coordinate of a value: ln(x) for fractions, x / 5 us for overheads."""
-    return x / OVERHEAD_UNIT_S if is_overhead(name) else math.log(x)
+    """The fit's coordinate of a value: ln(x) for fractions, x / unit for the others (5 us
+    for overheads, 64 elements for element counts)."""
+    return math.log(x) if kind(name) == "fraction" else x / unit(name)
 
 
 def term_value(chip: Chip, name: str) -> float:
@@ -119,7 +143,40 @@ def term_value(chip: Chip, name: str) -> float:
     section = getattr(chip, t.section)
     if fmt is not None:
         return section.matrix_for(fmt)
+    if name == "efficiency.attention" and not section.attention:
+        return section.matrix_for("fp16")  # 0 means: the 16-bit GEMM efficiency
     return float(getattr(section, t.field))
+
+
+FIT_SOURCE = "fitted by chipdse calibrate"
+"""How the source line of a fitted term begins (written by :mod:`chipdse.calibrate.write`)."""
+
+
+def term_source(chip: Chip, name: str) -> str | None:
+    """The source line (``source: ...`` or ``assumption: ...``) of the value ``chip`` holds
+    for term ``name``: the chip file's own entry, else its family's; None if neither has one."""
+    t, fmt = lookup(name)
+    key = f"{t.section}.{t.key}"
+    if fmt is not None:
+        key += "." + getattr(chip, t.section).matrix_key(fmt)
+    if key in chip.sources:
+        return chip.sources[key]
+    for k, v in chip.sources.items():
+        if k.startswith("family:") and k.split(".", 1)[-1] == key:
+            return v
+    return None
+
+
+def measured_terms(chip: Chip, names: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """The terms among ``names`` whose value on ``chip`` is a published measurement of the
+    chip itself (a GEMM microbenchmark, say): a ``source:`` line that is not a fit. A
+    calibration holds these at their measured value instead of fitting them."""
+    out = {}
+    for n in names:
+        src = term_source(chip, n) or ""
+        if src.startswith("source:") and not src[len("source:"):].strip().startswith(FIT_SOURCE):
+            out[n] = term_value(chip, n)
+    return out
 
 
 def apply_terms(chip: Chip, values: Mapping[str, float]) -> Chip:
@@ -150,9 +207,13 @@ def yaml_keys(name: str) -> list[str]:
 
 def format_value(name: str, v: float) -> Any:
     """A term value as written to YAML: a quantity string for overheads, else a number."""
-    return f"{v * 1e6:.4g} us" if is_overhead(name) else round(float(v), 4)
+    if is_overhead(name):
+        return f"{v * 1e6:.4g} us"
+    return round(float(v), 1) if kind(name) == "elements" else round(float(v), 4)
 
 
 def format_short(name: str, v: float) -> str:
     """A term value for tables and notes."""
-    return f"{v * 1e6:.3g}us" if is_overhead(name) else f"{v:.3g}"
+    if is_overhead(name):
+        return f"{v * 1e6:.3g}us"
+    return f"{v:.0f}el" if kind(name) == "elements" else f"{v:.3g}"

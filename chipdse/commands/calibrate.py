@@ -18,7 +18,7 @@ from chipdse.calibrate.measurements import (
     load_measurements,
     parse_maps,
 )
-from chipdse.commands.common import format_option
+from chipdse.commands.common import chip_with_mode, format_option, power_mode_option
 from chipdse.errors import UserError
 
 _MEASUREMENTS = click.option(
@@ -55,6 +55,7 @@ def _list_unmapped(ms: MeasurementSet) -> None:
 
 @click.command("calibrate")
 @click.option("--chip", required=True, help="Chip preset name or chip .yaml to calibrate.")
+@power_mode_option
 @_MEASUREMENTS
 @_DEVICE
 @_MODEL
@@ -73,12 +74,14 @@ def _list_unmapped(ms: MeasurementSet) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the calibrated chip .yaml here.")
 @format_option
-def calibrate(chip: str, measurements: Path | None, device_maps, model_maps, batches, phase: str,
+def calibrate(chip: str, power_mode: str | None, measurements: Path | None, device_maps,
+              model_maps, batches, phase: str,
               terms: str | None, prior_weight: float, siblings, family_block: Path | None,
               output: Path | None, fmt: str) -> None:
     """Fit CHIP's achieved-efficiency terms to the measured rows of that chip."""
     if siblings and output is None:
         raise UserError("--apply-to needs -o/--output (the sibling files are written beside it)")
+    chip = chip_with_mode(chip, power_mode)
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)
     phases = ("decode", "prefill") if phase == "both" else (phase,)
@@ -122,17 +125,19 @@ def calibrate(chip: str, measurements: Path | None, device_maps, model_maps, bat
 
 
 def fidelity_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """MAPE per device and phase, side by side for the chips as loaded and cross-validated."""
-    keys = ["device", "phase"]
+    """MAPE per device, phase and role, side by side for the chips as loaded and each
+    cross-validation."""
+    keys = ["device", "phase", "role"]
     wide = summary.pivot_table(index=keys, columns="predictor", values="mape_pct",
                                aggfunc="first")
-    n = summary.groupby(keys)["n"].first()
+    n = summary[summary.predictor == "preset"].set_index(keys)["n"]
     out = pd.DataFrame({"rows": n})
     out["MAPE preset %"] = wide.get("preset")
-    if "leave-one-model-out" in wide:
-        out["MAPE leave-one-model-out %"] = wide["leave-one-model-out"]
-        mx = summary[summary.predictor == "leave-one-model-out"].set_index(keys)["max_abs_pct"]
-        out["max |error| LOO %"] = mx
+    for name, short in (("leave-one-model-out", "LOMO"), ("leave-one-device-out", "LODO")):
+        if name in wide:
+            out[f"MAPE {name} %"] = wide[name]
+            mx = summary[summary.predictor == name].set_index(keys)["max_abs_pct"]
+            out[f"max |error| {short} %"] = mx
     return out.reset_index()
 
 
@@ -145,26 +150,29 @@ def fidelity_table(summary: pd.DataFrame) -> pd.DataFrame:
 @_DEVICE
 @_MODEL
 @_BATCH
-@click.option("--no-loo", is_flag=True, help="Skip the leave-one-model-out cross-validation.")
+@click.option("--cv", type=click.Choice(["none", "model", "device"]), default="model",
+              show_default=True,
+              help="Cross-validation: none, leave-one-model-out (model), or leave-one-model-out "
+                   "and leave-one-device-out (device).")
 @_PRIOR
 @click.option("-o", "--output", required=True,
               type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for config.json, results.csv, summary.csv, loo.csv, "
-                   "unmapped.csv and scatter.png.")
+              help="Directory for config.json, results.csv, summary.csv, fidelity.csv, loo.csv, "
+                   "lodo.csv, unmapped.csv and scatter.png.")
 @format_option
-def validate(measurements: Path | None, chips, device_maps, model_maps, batches, no_loo: bool,
+def validate(measurements: Path | None, chips, device_maps, model_maps, batches, cv: str,
              prior_weight: float, output: Path, fmt: str) -> None:
-    """Predicted vs measured for every mapped row, MAPE per device and phase, and
-    leave-one-model-out cross-validation."""
+    """Predicted vs measured for every mapped row, MAPE per device, phase and role, and
+    cross-validation (calibration rows only; other devices are transfer tests)."""
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)
     val = run_validation(ms, chips=list(chips) or None, batches=list(batches) or None,
-                         loo=not no_loo, prior_weight=prior_weight,
+                         cv=cv, prior_weight=prior_weight,
                          progress=lambda s: click.echo(f"cross-validation: {s}", err=True))
     table = fidelity_table(val.summary)
     io.write_json(output / "config.json", io.run_config("validate", {
         "measurements": ms.path, "chips": list(chips), "device_map": list(device_maps),
-        "model_map": list(model_maps), "batches": list(batches), "loo": not no_loo,
+        "model_map": list(model_maps), "batches": list(batches), "cv": cv,
         "prior_weight": prior_weight}))
     io.write_csv(output / "results.csv", val.results)
     io.write_csv(output / "summary.csv", val.summary)
@@ -172,6 +180,8 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
     io.write_csv(output / "unmapped.csv", val.unmapped)
     if not val.loo.empty:
         io.write_csv(output / "loo.csv", val.loo)
+    if not val.lodo.empty:
+        io.write_csv(output / "lodo.csv", val.lodo)
     from chipdse.report import scatter_figure  # matplotlib: only when plotting
 
     io.save_figure(scatter_figure(val.results), output / "scatter.png")

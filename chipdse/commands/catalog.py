@@ -51,8 +51,25 @@ def chips(action: str, name: str | None, fmt: str) -> None:
     row["efficiency"] = {"dram": c.efficiency.dram, "sram": c.efficiency.sram,
                          "vector": c.efficiency.vector,
                          "weight_only_gemm": c.efficiency.weight_only_gemm,
+                         "attention": c.efficiency.attention or "= matrix[fp16]",
+                         "gemm_k_overhead_elements": c.efficiency.gemm_k_overhead,
+                         "dequant_ops_per_element": c.efficiency.dequant_ops_per_element,
+                         "weight_only_row_tile": c.efficiency.weight_only_row_tile,
                          **{f"matrix[{k}]": v for k, v in c.efficiency.matrix.items()}}
     row["dispatch_us"] = c.dispatch.per_operator_s * 1e6
+    if c.matrix.tiling is not None:
+        t = c.matrix.tiling
+        row["gemm_tiling"] = (f"{c.matrix.cores} cores, tile {t.m}x{t.n}x{t.k} (smallest M "
+                              f"{t.min_m}, grouped MoE M {t.grouped_min_m})")
+    row["power_mode"] = c.power_mode
+    row["power_modes"] = {
+        m.name: (f"GPU {format_quantity(m.clock_hz, 'hz')}"
+                 + (f", {m.cores} cores" if m.cores else "")
+                 + f", DRAM {format_quantity(m.dram_bytes_per_s, 'bytes_per_s')}"
+                 + (f", {m.tdp_w:g} W" if m.tdp_w else "")
+                 + (" (reference)" if m.name == c.reference_mode else "")
+                 + (" (current)" if m.name == c.power_mode else ""))
+        for m in c.power_modes}
     row["sources"] = dict(c.sources)
     emit(row, fmt)
 

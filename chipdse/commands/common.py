@@ -11,20 +11,48 @@ import click
 import pandas as pd
 
 from chipdse import io
+from chipdse.errors import UserError
 from microarch import formats as _formats
 
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
-           "precision_from", "FORMATS"]
+           "precision_from", "FORMATS", "power_mode_option", "chip_with_mode"]
 
 # Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
 FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
     a for a in _formats.ALIASES if a not in _formats.FORMATS)
 
 
+power_mode_option = click.option(
+    "--power-mode", default=None, metavar="NAME",
+    help="The chip's power mode (an nvpmodel mode such as MAXN or 15W; `chipdse chips show "
+         "CHIP` lists them). Default: the chip's reference mode. Same as --chip CHIP@NAME.")
+
+
+def chip_with_mode(chip: str | None, mode: str | None) -> str | None:
+    """``chip`` with ``--power-mode`` folded in (``NAME@MODE``, as every loader reads it)."""
+    if chip is None or mode is None:
+        return chip
+    from microarch.loader import split_mode
+
+    base, at = split_mode(chip)
+    if at is not None and at != mode:
+        raise UserError(f"--power-mode {mode}: --chip {chip} already names power mode {at}")
+    return f"{base}@{mode}"
+
+
 def workload_options(f: Callable) -> Callable:
-    """--chip --model --weights --activations --kv --head --sparse24 --batch --prompt --generate"""
+    """--chip --power-mode --model --weights --activations --kv --head --sparse24 --batch
+    --prompt --generate (the power mode is folded into ``chip``)."""
+    import functools
+
+    @functools.wraps(f)
+    def merged(*args: Any, **kw: Any) -> Any:
+        kw["chip"] = chip_with_mode(kw["chip"], kw.pop("power_mode"))
+        return f(*args, **kw)
+
     opts = [
         click.option("--chip", required=True, help="Chip preset name or chip .yaml file."),
+        power_mode_option,
         click.option("--model", required=True,
                      help="Model preset name, model .yaml, or Hugging Face config.json."),
         click.option("--weights", default="fp16", show_default=True,
@@ -45,8 +73,8 @@ def workload_options(f: Callable) -> Callable:
                      help="Generated tokens (decode steps)."),
     ]
     for o in reversed(opts):
-        f = o(f)
-    return f
+        merged = o(merged)
+    return merged
 
 
 def precision_from(kw: dict[str, Any]):

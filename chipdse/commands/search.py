@@ -16,7 +16,14 @@ from typing import Any
 import click
 import numpy as np
 
-from chipdse.commands.common import FORMATS, emit, format_option, seed_option
+from chipdse.commands.common import (
+    FORMATS,
+    chip_with_mode,
+    emit,
+    format_option,
+    power_mode_option,
+    seed_option,
+)
 from chipdse.errors import UserError
 from microarch.units import UnitError, parse_quantity
 
@@ -189,6 +196,7 @@ def _cli_options(kw: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("search")
 @click.option("--chip", default=None, help="Chip preset name or chip .yaml file.")
+@power_mode_option
 @_common
 def search(**kw: Any) -> None:
     """PLAS: Pareto-optimal model architectures (loss vs latency) on a fixed chip."""
@@ -196,6 +204,7 @@ def search(**kw: Any) -> None:
     from chipdse.cost import CostOptions
     from chipdse.search import PlasProblem
 
+    kw["chip"] = chip_with_mode(kw.get("chip"), kw.pop("power_mode"))
     kw = _resolve(kw, "search")
     if not kw.get("chip"):
         raise UserError("--chip is required (a preset name or a chip .yaml)")

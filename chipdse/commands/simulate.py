@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from chipdse.commands.common import FORMATS, emit, format_option, seed_option
+from chipdse.commands.common import (
+    FORMATS,
+    chip_with_mode,
+    emit,
+    format_option,
+    power_mode_option,
+    seed_option,
+)
 from chipdse.errors import UserError
 from microarch.units import UnitError, parse_quantity
 
@@ -50,6 +57,7 @@ def _share(value: float | None, option: str) -> float | None:
 
 @click.command("simulate")
 @click.option("--chip", required=True, help="Chip preset name or chip .yaml file.")
+@power_mode_option
 @click.option("--model", default=None,
               help="Language model (preset, .yaml or config.json) for streams whose trace "
                    "names none.")
@@ -89,7 +97,8 @@ def _share(value: float | None, option: str) -> float | None:
               help="Refuse a run that would simulate more than N operators (each takes about "
                    "0.4 kB of memory; default 20,000,000).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
-def simulate(chip: str, model: str | None, trace: str, duration: str | None, seed: int,
+def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
+             duration: str | None, seed: int,
              outdir: Path, fmt: str, phase_mode: str | None,
              prefill_compute_share: float | None, prefill_bandwidth_share: float | None,
              prefill_sram_share: float | None, reconfiguration_latency: str | None,
@@ -105,6 +114,8 @@ def simulate(chip: str, model: str | None, trace: str, duration: str | None, see
     from chipdse.api import make_precision
     from chipdse.sim import SimOptions
     from chipdse.sim import simulate as run_simulation
+
+    chip = chip_with_mode(chip, power_mode)
 
     changes: dict = {}
     for key, val, opt in (("prefill_compute_share", prefill_compute_share,
