@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_analytic", "bench_sim", "bench_search"]
+MODULES = ["bench_analytic", "bench_sim", "bench_search", "bench_uncertainty"]
 
 
 def main(argv: list[str]) -> int:

@@ -151,7 +151,13 @@ def lone_phases(chip: Chip, options: CostOptions = CostOptions(),
                                            chip.phase.power_gating)
     return LonePhases(partition_params(full, lay.lone_shares("prefill")),
                       partition_params(full, lay.lone_shares("decode")),
-                      float(pre_idle), float(dec_idle))
+                      _scalar(pre_idle), _scalar(dec_idle))
+
+
+def _scalar(x):
+    """A float, or the array itself when ``x`` varies over stacked chips."""
+    a = np.asarray(x, dtype=float)
+    return float(a) if a.ndim == 0 else a
 
 
 @dataclass(frozen=True)
@@ -173,32 +179,35 @@ class RequestEstimate:
 
 
 def request_estimate(request: VLARequest, chip: Chip, precision: Precision,
-                     options: CostOptions = CostOptions()) -> RequestEstimate:
+                     options: CostOptions = CostOptions(),
+                     full: ChipParams | None = None) -> RequestEstimate:
     """Latency and energy of ``request`` run alone on ``chip``.
 
     The encoder pass is an evaluation of the encoder with the cameras as the batch, the image
     tokens as the prompt and no LM head; the prefill and decode are an evaluation of the
     language model with every decode step costed at its own context (``decode="exact"``).
-    The simulator reproduces this to 1e-9 relative for a lone request."""
-    lp = lone_phases(chip, options)
+    The simulator reproduces this to 1e-9 relative for a lone request. With ``full`` (many
+    variants of ``chip`` stacked, :meth:`ChipParams.stack`), every field is an array over
+    them."""
+    lp = lone_phases(chip, options, full=full)
     enc_s = pre_s = dec_s = op_j = 0.0
     if request.vision is not None:
         v = request.vision
         ev = evaluate(v.encoder, lp.prefill, precision, batch=v.cameras,
                       prompt=v.encoder_tokens, generate=0, options=options, with_bounds=False,
                       logits="none")
-        enc_s, op_j = float(ev.prefill.time_s), op_j + float(ev.prefill.energy_j)
+        enc_s, op_j = _scalar(ev.prefill.time_s), op_j + _scalar(ev.prefill.energy_j)
     if request.language is not None:
         m = request.language.model
         if m is None:
             raise ValueError("request has no language model")
         pre = evaluate(m, lp.prefill, precision, batch=1, prompt=request.prefill_tokens,
                        generate=0, options=options, with_bounds=False)
-        pre_s, op_j = float(pre.prefill.time_s), op_j + float(pre.prefill.energy_j)
+        pre_s, op_j = _scalar(pre.prefill.time_s), op_j + _scalar(pre.prefill.energy_j)
         if request.action_tokens > 0:
             dec = evaluate(m, lp.decode, precision, batch=1, prompt=request.prefill_tokens,
                            generate=request.action_tokens, options=options, decode="exact",
                            with_bounds=False)
-            dec_s, op_j = float(dec.decode.time_s), op_j + float(dec.decode.energy_j)
+            dec_s, op_j = _scalar(dec.decode.time_s), op_j + _scalar(dec.decode.energy_j)
     idle_j = lp.prefill_idle_w * (enc_s + pre_s) + lp.decode_idle_w * dec_s
     return RequestEstimate(enc_s, pre_s, dec_s, op_j + idle_j, idle_j)

@@ -49,6 +49,7 @@ from chipdse.search import (
     run_search,
 )
 from chipdse.search.laws import arch_inputs, check_tokens
+from chipdse.search.robustness import front_robustness
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from microarch.area import chip_area_mm2
 from microarch.chip import Chip
@@ -79,7 +80,9 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
            "Budgets", "Workload", "PlasProblem", "ChipSizingProblem", "CoDesignProblem",
            "CostOptions", "experts_touched", "lone_phases", "chip_area_mm2",
-           "chip_peak_power_w", "STUDIES_ENTRY_POINTS"]
+           "chip_peak_power_w", "STUDIES_ENTRY_POINTS", "draw", "chip_at", "uncertain_numbers",
+           "prediction_error", "estimate_samples", "frame_estimate_samples", "BAND_METRICS",
+           "front_robustness"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
@@ -135,39 +138,68 @@ class Estimate:
     prefill_time_by_bound: dict
     decode_time_by_bound: dict
     power_mode: str | None = None  # the chip's power mode (None: a chip without modes)
+    bands: dict | None = None  # metric -> (p05, p50, p95) under uncertainty (None: not drawn)
+    uncertainty_samples: int | None = None
+    uncertainty_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; the bands flattened to ``<metric>_p05 / _p50 / _p95``."""
+        d = asdict(self)
+        bands = d.pop("bands")
+        for k, (lo, mid, hi) in (bands or {}).items():
+            d[f"{k}_p05"], d[f"{k}_p50"], d[f"{k}_p95"] = lo, mid, hi
+        return d
 
 
 def _f(x: Any) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
+BAND_METRICS = ("prefill_s", "decode_tokens_per_s", "total_s", "energy_j")
+"""The metrics an :class:`Estimate` gives 5 / 50 / 95 % percentiles of under uncertainty."""
+
+
+def _phase_arrays(c: Chip, m: ModelArch, p: Precision, batch: int, prompt: int,
+                  generate: int, options: CostOptions, full: ChipParams | None = None):
+    """The evaluations behind :func:`estimate` (arrays over the chips stacked in ``full``)."""
+    lp = lone_phases(c, options, full=full)
+    pre = evaluate(m, lp.prefill, p, batch, prompt, 0, options, decode="exact",
+                   logits="last" if m.causal else "none", with_bounds=full is None)
+    ev = evaluate(m, lp.decode, p, batch, prompt, generate, options, decode="exact",
+                  with_bounds=full is None) if generate else pre
+    return lp, pre, ev
+
+
 def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
              precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
-             generate: int = 16, options: CostOptions = CostOptions()) -> Estimate:
+             generate: int = 16, options: CostOptions = CostOptions(),
+             uncertainty: int | None = None, seed: int = 0) -> Estimate:
     """Estimate one design point (every decode step costed at its own context), accounted
     as one request run alone (:mod:`chipdse.accounting`): on a chip with a static phase
-    partition, prefill runs on the prefill share and decode on the rest."""
+    partition, prefill runs on the prefill share and decode on the rest.
+
+    With ``uncertainty=N``, the chip's uncertain numbers and the cost model's prediction error
+    are drawn ``N`` times (seeded by ``seed``; :mod:`chipdse.uncertainty`) and evaluated at
+    once; the estimate then carries the 5 / 50 / 95 % percentiles of :data:`BAND_METRICS`
+    (:attr:`Estimate.bands`). The point values stay those of the chip as it is."""
     if batch < 1 or prompt < 1 or generate < 0:
         raise UserError(f"batch and prompt must be >= 1 and generate >= 0 "
                         f"(got batch={batch}, prompt={prompt}, generate={generate})")
+    if uncertainty is not None and uncertainty < 1:
+        raise UserError(f"uncertainty: the number of samples must be >= 1, got {uncertainty}")
     c, m = load_chip(chip), load_model(model)
     if not m.causal and generate > 0:
         raise UserError(f"{m.name} is an encoder: it has no decode phase (use generate=0)")
     p = precision or Precision()
     _check_formats(c, m, p)
-    lp = lone_phases(c, options)
-    pre = evaluate(m, lp.prefill, p, batch, prompt, 0, options, decode="exact",
-                   logits="last" if m.causal else "none")
-    ev = evaluate(m, lp.decode, p, batch, prompt, generate, options, decode="exact") \
-        if generate else pre
+    lp, pre, ev = _phase_arrays(c, m, p, batch, prompt, generate, options)
     n = max(generate, 1)
     pre_s = _f(pre.prefill_s)
     dec_s = _f(ev.decode.time_s) if generate else 0.0
     pre_j = _f(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
     dec_j = _f(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else 0.0
+    bands = (_bands(c, m, p, batch, prompt, generate, options, uncertainty, seed)
+             if uncertainty else None)
     return Estimate(
         chip=c.name, power_mode=c.power_mode, model=m.name, precision=p.label(), batch=batch,
         prompt_tokens=prompt,
@@ -186,7 +218,44 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
         prefill_time_by_bound={k: _f(v) for k, v in pre.prefill.time_by_bound.items()},
         decode_time_by_bound={k: _f(v) for k, v in ev.decode.time_by_bound.items()}
         if generate else {},
+        bands=bands, uncertainty_samples=uncertainty, uncertainty_seed=seed if uncertainty
+        else None,
     )
+
+
+def estimate_samples(chip: Chip, model: ModelArch, precision: Precision, batch: int,
+                     prompt: int, generate: int, draws, options: CostOptions = CostOptions()
+                     ) -> dict[str, np.ndarray]:
+    """Per draw (:class:`chipdse.uncertainty.Draws` of ``chip``): prefill_s, decode_s (the
+    whole decode), decode_tokens_per_s, total_s and energy_j. The prediction-error factors
+    scale each phase's time, and the static power the chip burns over the extra time."""
+    full = ChipParams.stack([ChipParams.from_chip(s, ideal=options.ideal_chip)
+                             for s in draws.chips[chip.name]])
+    lp, pre, ev = _phase_arrays(chip, model, precision, batch, prompt, generate, options, full)
+    f = draws.time_factor[chip.name]
+    shape = (draws.n,)
+    pre_s0 = np.broadcast_to(np.asarray(pre.prefill_s, dtype=float), shape)
+    dec_s0 = (np.broadcast_to(np.asarray(ev.decode.time_s, dtype=float), shape) if generate
+              else np.zeros(shape))
+    pre_j0 = np.asarray(pre.prefill.energy_j, dtype=float) + lp.prefill_idle_w * pre_s0
+    dec_j0 = (np.asarray(ev.decode.energy_j, dtype=float) + lp.decode_idle_w * dec_s0
+              if generate else np.zeros(shape))
+    pre_s, dec_s = pre_s0 * f["prefill"], dec_s0 * f["decode"]
+    static_w = np.asarray(full.static_power_w, dtype=float)
+    energy = pre_j0 + dec_j0 + static_w * ((pre_s - pre_s0) + (dec_s - dec_s0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tps = np.where(dec_s > 0, max(generate, 1) * batch / dec_s, np.nan) if generate \
+            else np.full(shape, np.nan)
+    return {"prefill_s": pre_s, "decode_s": dec_s, "decode_tokens_per_s": tps,
+            "total_s": pre_s + dec_s, "energy_j": energy}
+
+
+def _bands(c: Chip, m: ModelArch, p: Precision, batch: int, prompt: int, generate: int,
+           options: CostOptions, n: int, seed: int) -> dict[str, tuple[float, float, float]]:
+    from chipdse.uncertainty import draw, percentiles
+
+    samples = estimate_samples(c, m, p, batch, prompt, generate, draw([c], n, seed), options)
+    return {k: percentiles(samples[k]) for k in BAND_METRICS}
 
 
 def _check_formats(chip: Chip, model: ModelArch, p: Precision) -> None:
@@ -365,6 +434,67 @@ def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None
     else:
         raise UserError(f"trace {t.name} has no stream {stream!r} (streams: {', '.join(names)})")
     return request_estimate(s.request, load_chip(chip), precision or Precision(), options)
+
+
+# ---- uncertainty ----------------------------------------------------------------------------
+
+
+def draw(chips: Sequence[str | Path | Chip], n: int = 1000, seed: int = 0,
+         prediction: bool = True):
+    """``n`` seeded joint draws of the chips' uncertain numbers and of the cost model's
+    prediction error (:func:`chipdse.uncertainty.draw`)."""
+    from chipdse.uncertainty import draw as _draw
+
+    return _draw([load_chip(c) for c in chips], n, seed, prediction)
+
+
+def chip_at(chip: str | Path | Chip, values: dict[str, float]) -> Chip:
+    """``chip`` with some of its ranged numbers (by file path, as
+    :func:`uncertain_numbers` lists them) set to other values (SI)."""
+    from microarch.vary import vary
+
+    return vary(load_chip(chip), values)
+
+
+def uncertain_numbers(chip: str | Path | Chip):
+    """The ranged numbers of ``chip`` (:class:`microarch.vary.Varied`)."""
+    from chipdse.uncertainty import uncertain_numbers as _un
+
+    return _un(load_chip(chip))
+
+
+def prediction_error(chip: str | Path | Chip) -> tuple[str, dict[str, float]]:
+    """(role, {phase: sigma of ln time}) of the cost model's error on ``chip``."""
+    from chipdse.uncertainty import prediction_error as _pe
+
+    return _pe(load_chip(chip))
+
+
+def frame_estimate_samples(chip: str | Path | Chip, draws, model: Any = None,
+                           trace: str | Path = "vla-drive-10hz",
+                           precision: Precision | None = None, stream: str | None = None,
+                           options: CostOptions = CostOptions()) -> dict[str, np.ndarray]:
+    """:func:`frame_estimate` per draw of ``chip`` (``draws`` from :func:`draw`): arrays of
+    encode_s, prefill_s, decode_s, total_s and energy_j, the prediction error applied (the
+    encoder is a prefill-like pass and takes the prefill factor)."""
+    c = load_chip(chip)
+    t = load_trace(trace)
+    if model is not None:
+        t = t.with_model(load_model(model))
+    names = [s.name for s in t.streams]
+    s = t.streams[0] if stream is None else t.streams[names.index(stream)]
+    full = ChipParams.stack([ChipParams.from_chip(x, ideal=options.ideal_chip)
+                             for x in draws.chips[c.name]])
+    r = request_estimate(s.request, c, precision or Precision(), options, full=full)
+    f = draws.time_factor[c.name]
+    shape = (draws.n,)
+    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
+    enc, pre, dec = b(r.encode_s) * f["prefill"], b(r.prefill_s) * f["prefill"], \
+        b(r.decode_s) * f["decode"]
+    extra = (enc + pre + dec) - (b(r.encode_s) + b(r.prefill_s) + b(r.decode_s))
+    energy = b(r.energy_j) + np.asarray(full.static_power_w, dtype=float) * extra
+    return {"encode_s": enc, "prefill_s": pre, "decode_s": dec, "total_s": enc + pre + dec,
+            "energy_j": energy}
 
 
 # ---- search and co-design -----------------------------------------------------------------

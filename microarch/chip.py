@@ -16,6 +16,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from microarch.formats import FORMAT_ORDER, get_format
+from microarch.schema import Span
 
 __all__ = [
     "GemmTiling", "MatrixUnit", "VectorUnit", "MemoryKind", "MemoryLevel", "SparseEngine",
@@ -478,7 +479,10 @@ class Chip:
 
     ``memory`` is ordered outermost first and must contain exactly one DRAM level; at most one
     KV level. ``sources`` maps field paths to the public source or assumption of each number;
-    ``ranges`` maps the field paths of assumed numbers to their stated (low, high) range (SI).
+    ``ranges`` maps the field paths of ranged numbers (assumptions, and fitted terms with their
+    5-95 % interval) to their :class:`~microarch.schema.Span` (low, high, nominal; SI);
+    ``links`` maps the field path of a number derived from an assumed one to that number's path
+    (it scales in proportion when the assumption is varied).
 
     ``power_modes`` lists the chip's power modes; the figures of the other fields are those of
     ``reference_mode``, and ``power_mode`` names the mode the chip is in now
@@ -499,7 +503,8 @@ class Chip:
     dispatch: Dispatch = field(default_factory=Dispatch)
     efficiency: Efficiency = field(default_factory=Efficiency)
     sources: Mapping[str, str] = field(default_factory=dict)
-    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    ranges: Mapping[str, Span] = field(default_factory=dict)
+    links: Mapping[str, str] = field(default_factory=dict)
     power_modes: tuple[PowerMode, ...] = ()
     reference_mode: str | None = None
     power_mode: str | None = None
@@ -517,6 +522,7 @@ class Chip:
                 raise ValueError(f"Chip.{label} {v!r} is not one of the power modes "
                                  f"({', '.join(modes) or 'none'})")
         object.__setattr__(self, "ranges", MappingProxyType(dict(self.ranges)))
+        object.__setattr__(self, "links", MappingProxyType(dict(self.links)))
         object.__setattr__(self, "memory", tuple(self.memory))
         kinds = [m.kind for m in self.memory]
         if kinds.count(MemoryKind.DRAM) != 1:

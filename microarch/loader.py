@@ -131,10 +131,13 @@ def load_families() -> dict[str, dict[str, Any]]:
                       if sparse_r else 0.0)
         if sparse_r:
             sparse_r.finish()
+        errors_of = _read_prediction_error(r.child("prediction_error"))
+        corr = _read_correlations(r, "correlations")
         r.finish()
         read[str(fam)] = {"efficiency": eff, "dispatch": disp, "per_expert_overhead_s": per_expert,
                           "sources": dict(r.sources), "ranges": dict(r.ranges), "stack": stack,
-                          "inherits": None}
+                          "inherits": None, "prediction_error": errors_of,
+                          "correlations": corr}
     if errors:
         raise SpecError(errors)
     out: dict[str, dict[str, Any]] = {}
@@ -150,6 +153,52 @@ def load_families() -> dict[str, dict[str, Any]]:
                per_expert_overhead_s=parts["per_expert_overhead_s"])
     if errors:
         raise SpecError(errors)
+    return out
+
+
+PREDICTION_ROLES = ("calibration", "transfer")
+"""Where a family's prediction error applies: on its calibration chip (``calibration``:
+spread of the leave-one-model-out residuals) or on any other chip (``transfer``: spread of
+the leave-one-device-out residuals)."""
+
+
+def _read_prediction_error(r: Reader | None) -> dict[str, dict[str, float]]:
+    """``prediction_error: {calibration: {decode: s, prefill: s}, transfer: {...}}``: the
+    1-sigma spread of ln(predicted / measured) time per phase."""
+    out: dict[str, dict[str, float]] = {}
+    if r is None:
+        return out
+    for role in PREDICTION_ROLES:
+        sub = r.child(role)
+        if sub is None:
+            continue
+        out[role] = {ph: sub.number(ph, required=True, default=0.0, low=0.0, high=5.0)
+                     for ph in ("decode", "prefill")}
+        sub.finish()
+    r.finish()
+    return out
+
+
+def _read_correlations(r: Reader, key: str) -> list[tuple[str, str, float]]:
+    """``correlations: [[term, term, r], ...]``: correlations of fitted terms (a fit's
+    covariance), used when their uncertainty is sampled."""
+    raw = r.data.get(key)
+    r.used.add(key)
+    if raw is None:
+        return []
+    out = []
+    if not isinstance(raw, list):
+        r.error("expected a list of [term, term, r]", key)
+        return out
+    for i, item in enumerate(raw):
+        ok = (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str)
+                                                                 for x in item[:2])
+              and isinstance(item[2], (int, float)) and not isinstance(item[2], bool)
+              and -1.0 <= float(item[2]) <= 1.0)
+        if not ok:
+            r.error(f"[{i}]: expected [term, term, r] with -1 <= r <= 1, got {item!r}", key)
+            continue
+        out.append((item[0], item[1], float(item[2])))
     return out
 
 
@@ -473,6 +522,12 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
 
     sources = dict(r.sources)
     ranges = dict(r.ranges)
+    for k, target in r.links.items():
+        if target not in ranges:
+            errors.append(f"{file}: {k}: scales_with {target!r} names no field of this file "
+                          "with a range")
+    if errors:
+        raise SpecError(errors)
     if fam:
         for k, v in fam["sources"].items():
             sources.setdefault(f"family:{k}", v)
@@ -482,7 +537,8 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
                   name=name, description=description, family=family, matrix=matrix,
                   vector=vector, memory=tuple(levels), technology=technology, energy=energy,
                   sparse=sparse, quant=quant, phase=phase, dispatch=dispatch,
-                  efficiency=efficiency, sources=sources, ranges=ranges, power_modes=modes,
+                  efficiency=efficiency, sources=sources, ranges=ranges, links=dict(r.links),
+                  power_modes=modes,
                   reference_mode=reference, power_mode=reference)
     r.raise_if_errors()
     if default is not None and default != reference:

@@ -8,7 +8,10 @@ together as one :class:`SpecError` once the file has been read.
 A numeric leaf may carry its provenance: ``{value: "204.8 GB/s", source: "URL"}`` or
 ``{value: "1.5 GHz", assumption: "why", range: ["1.2 GHz", "1.8 GHz"]}``. The reader records
 the provenance under the field path (:attr:`Reader.sources`) and a stated range, parsed like the
-value and required to hold it, in :attr:`Reader.ranges` (SI).
+value and required to hold it, in :attr:`Reader.ranges` (SI). A number derived from an assumed
+one says so with ``scales_with: PATH`` (``{value: "295 TOPS", assumption: "48 TPB x 4096 OP/clk
+x clock", scales_with: technology.clock}``): it moves in proportion when that number is varied
+(:attr:`Reader.links`).
 """
 
 from __future__ import annotations
@@ -16,15 +19,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from microarch.units import DIMENSIONS, UnitError, parse_quantity
 
-__all__ = ["SpecError", "Reader", "load_yaml", "UNSOURCED"]
+__all__ = ["SpecError", "Reader", "load_yaml", "UNSOURCED", "Span"]
 
 UNSOURCED = "unsourced"
+
+
+class Span(NamedTuple):
+    """A stated range of a number (SI) and the number itself."""
+
+    low: float
+    high: float
+    nominal: float
+
 _MISSING = object()
 
 
@@ -57,12 +69,14 @@ class Reader:
 
     def __init__(self, data: Any, file: str, path: str = "", errors: list[str] | None = None,
                  sources: dict[str, str] | None = None,
-                 ranges: dict[str, tuple[float, float]] | None = None):
+                 ranges: dict[str, Span] | None = None,
+                 links: dict[str, str] | None = None):
         self.file = file
         self.path = path
         self.errors = [] if errors is None else errors
         self.sources = {} if sources is None else sources
         self.ranges = {} if ranges is None else ranges
+        self.links = {} if links is None else links
         self._pending_range: Any = None
         self.used: set[str] = set()
         if data is None:
@@ -107,9 +121,16 @@ class Reader:
         value = self.data[key]
         self._pending_range = None
         if isinstance(value, dict) and "value" in value:
-            extra = set(value) - {"value", "source", "assumption", "note", "range"}
+            extra = set(value) - {"value", "source", "assumption", "note", "range",
+                                  "scales_with"}
             if extra:
                 self.error(f"unknown keys {sorted(extra)} beside value", key)
+            if "scales_with" in value:
+                target = value["scales_with"]
+                if not isinstance(target, str) or not target:
+                    self.error(f"scales_with must be a field path, got {target!r}", key)
+                else:
+                    self.links[self.where(key)] = target
             if "range" in value:
                 rng = value["range"]
                 if not (isinstance(rng, list) and len(rng) == 2):
@@ -135,7 +156,7 @@ class Reader:
                 self.error("missing required section", key)
             return None
         return Reader(self.data[key], self.file, self.where(key), self.errors, self.sources,
-                      self.ranges)
+                      self.ranges, self.links)
 
     def children(self, key: str, required: bool = False) -> list[Reader]:
         """Readers for a list of mappings."""
@@ -149,7 +170,7 @@ class Reader:
             self.error("expected a list", key)
             return []
         return [Reader(item, self.file, f"{self.where(key)}[{i}]", self.errors, self.sources,
-                       self.ranges) for i, item in enumerate(items)]
+                       self.ranges, self.links) for i, item in enumerate(items)]
 
     def quantity(self, key: str, dimension: str, required: bool = True, default: Any = None,
                  positive: bool = False, non_negative: bool = True) -> Any:
@@ -183,7 +204,7 @@ class Reader:
             self.error(f"range [{lo:g}, {hi:g}] must be finite, ordered and hold the value "
                        f"{value:g}", key)
             return
-        self.ranges[self.where(key)] = (float(lo), float(hi))
+        self.ranges[self.where(key)] = Span(float(lo), float(hi), float(value))
 
     def number(self, key: str, required: bool = True, default: Any = None,
                positive: bool = False, non_negative: bool = True, low: float | None = None,

@@ -153,6 +153,9 @@ class ChipTemplate:
     fused_dequant: bool = True
     conversion_ops_per_element: float = 2.0
     tiling: GemmTiling = GemmTiling(m=8, n=64, k=8, min_m=8)
+    family_terms: Mapping[str, float] | None = None
+    """Family terms set to other values (``{"efficiency.dram": 0.8}``; SI): how an
+    uncertainty draw of the family reaches a templated chip."""
 
     @property
     def shares(self) -> tuple[float, float, float]:
@@ -166,6 +169,10 @@ class ChipTemplate:
         if self.family not in fams:
             raise ValueError(f"ChipTemplate.family {self.family!r} is not in families.yaml "
                              f"(known: {', '.join(sorted(fams))})")
+        if self.family_terms:
+            from microarch.vary import vary_family
+
+            return vary_family(fams[self.family], self.family_terms)
         return fams[self.family]
 
     # -- vectorised view ----------------------------------------------------------------------

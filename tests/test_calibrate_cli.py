@@ -85,8 +85,14 @@ def test_validate_writes_tables_cross_validation_and_plot(tmp_path, orin_csv):
     assert r.exit_code == 0, r.output
     assert "Jetson AGX Orin 64GB" in r.output and "MAPE leave-one-model-out %" in r.output
     for f in ("config.json", "results.csv", "summary.csv", "fidelity.csv", "loo.csv",
-              "unmapped.csv", "scatter.png"):
+              "unmapped.csv", "scatter.png", "bands.csv", "band_summary.csv"):
         assert (out / f).is_file(), f
+    bands = pd.read_csv(out / "bands.csv")
+    assert len(bands) == 8 and (bands.p05_s <= bands.p50_s).all()
+    assert (bands.p50_s <= bands.p95_s).all()
+    assert (bands.covered == ((bands.p05_s <= bands.measured_s)
+                              & (bands.measured_s <= bands.p95_s))).all()
+    assert "uncertainty bands (leave-one-model-out" in r.output
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = pd.read_csv(out / "results.csv")
     assert len(res) == 8 and set(res.phase) == {"decode", "prefill"}

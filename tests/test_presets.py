@@ -73,7 +73,8 @@ def test_every_number_has_provenance(path):
         if isinstance(v, dict):
             if not (v.get("source") or v.get("assumption")):
                 bare.append(where)
-        elif _is_number(v) and not where.endswith("node_nm") and where.split(".")[-1] != "name":
+        elif (_is_number(v) and not where.endswith("node_nm") and where.split(".")[-1] != "name"
+              and ".correlations[" not in where):  # a fit's output, beside its terms' sources
             bare.append(where)
     assert not bare, f"{path.name}: numbers without source or assumption: {bare}"
 
@@ -90,3 +91,15 @@ def test_fallback_formats():
     assert orin.matrix.execution_format("nvfp4") == "fp16"
     assert thor.matrix.execution_format("nvfp4") == "nvfp4"
     assert thor.matrix.execution_format("int4") == "int8"  # integers never run as FP4
+
+
+@pytest.mark.parametrize("path", sorted(PRESETS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_assumed_number_states_its_range(path):
+    """An assumed number (an efficiency, overhead, clock, energy or any other guess) carries
+    the range it may take (``range: [lo, hi]``), or says which assumed number it is derived
+    from (``scales_with``): the uncertainty of every answer is sampled from these."""
+    data = yaml.safe_load(path.read_text())
+    bare = [where for where, v in _leaves(data)
+            if isinstance(v, dict) and v.get("assumption") and _is_number(v.get("value"))
+            and "range" not in v and "scales_with" not in v]
+    assert not bare, f"{path.name}: assumptions without a range: {bare}"

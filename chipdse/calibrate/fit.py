@@ -81,6 +81,10 @@ class FitResult:
     prior_weight: float
     success: bool
     message: str
+    covariance: np.ndarray | None = None   # data-only, over ``covariance_terms``
+    covariance_terms: tuple[str, ...] = ()
+    """Coordinates of :attr:`covariance`: ln(value) for a fraction, value / unit (the prior
+    scale, :func:`~chipdse.calibrate.terms.unit`) for any other term."""
 
     @property
     def rows(self) -> list[int]:
@@ -197,6 +201,7 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
     sigma2 = max(float(np.sum(resid ** 2)) / dof, _SIGMA_FLOOR ** 2)
     correlated: list[tuple[str, str, float]] = []
     reports = []
+    cov = None
     if fnames:
         # Data-only covariance (no prior): a direction the rows do not constrain gets a huge
         # variance instead of being hidden by the prior.
@@ -222,4 +227,4 @@ def fit_terms(targets: Sequence[Target], chips: Mapping[str, Chip] | None = None
                                       float(sens[i])))
     table = prediction_table(targets, pred)
     return FitResult(chip_refs, fitted, fixed, reports, table, correlated, prior_weight,
-                     success, message)
+                     success, message, cov, tuple(fnames))

@@ -24,7 +24,7 @@ from workloads.model import ModelArch
 from workloads.ops import ArchArrays, phase_operators
 from workloads.precision import Precision
 
-__all__ = ["Target", "build_targets", "Loader", "predict", "candidate_terms",
+__all__ = ["Target", "build_targets", "Loader", "predict", "predict_chips", "candidate_terms",
            "precision_label"]
 
 
@@ -121,19 +121,28 @@ def predict(targets: Sequence[Target], value_sets: Sequence[Mapping[str, float]]
     All value sets of one chip are evaluated in one vectorised call per row.
     """
     loader = loader or Loader(chips)
+    refs = {t.m.chip or "" for t in targets}
+    variants = {ref: [apply_terms(loader.chip(ref), vs) for vs in value_sets] for ref in refs}
+    return predict_chips(targets, variants, loader)
+
+
+def predict_chips(targets: Sequence[Target], variants: Mapping[str, Sequence[Chip]],
+                  loader: Loader) -> np.ndarray:
+    """Predicted seconds of every target on each of its chip's ``variants`` (the same number
+    for every chip reference): shape (targets, variants)."""
     queries = _queries(targets, loader)
-    out = np.empty((len(targets), len(value_sets)))
+    n = len(next(iter(variants.values()))) if variants else 0
+    out = np.empty((len(targets), n))
     params: dict[str, ChipParams] = {}
     for q in queries:
         if q.chip not in params:
-            base = loader.chip(q.chip)
-            params[q.chip] = ChipParams.stack(
-                [ChipParams.from_chip(apply_terms(base, vs)) for vs in value_sets])
+            params[q.chip] = ChipParams.stack([ChipParams.from_chip(c)
+                                               for c in variants[q.chip]])
         ev = evaluate(q.model, params[q.chip], q.precision, q.batch, q.prompt, q.generate,
                       with_bounds=False)
         for idx, phase in q.targets:
             t = ev.prefill.time_s if phase == "prefill" else ev.decode.time_s
-            out[idx] = np.broadcast_to(np.asarray(t, dtype=float), (len(value_sets),))
+            out[idx] = np.broadcast_to(np.asarray(t, dtype=float), (n,))
     return out
 
 

@@ -21,20 +21,32 @@ from chipdse.calibrate.measurements import (
     builtin_measurements_path,
     load_measurements,
 )
-from chipdse.calibrate.predict import Loader, Target, build_targets, candidate_terms, predict
+from chipdse.calibrate.predict import (
+    Loader,
+    Target,
+    build_targets,
+    candidate_terms,
+    predict,
+    predict_chips,
+)
 from chipdse.calibrate.tables import mape_table, prediction_table
 from chipdse.calibrate.terms import (
     FIT_SOURCE,
+    apply_terms,
+    bounds,
     format_short,
     is_overhead,
     kind,
     measured_terms,
+    plausible,
     prior,
     term_value,
+    unit,
 )
 from chipdse.errors import UserError
 from microarch.chip import Chip, Efficiency
 from microarch.loader import load_chip, load_families, split_mode
+from microarch.schema import Span
 
 __all__ = ["Calibration", "calibrate", "Validation", "validate", "leave_one_model_out",
            "leave_one_device_out", "select_rows", "row_ranges", "ROLES", "row_role",
@@ -158,6 +170,84 @@ def leave_one_device_out(targets: Sequence[Target], chips: Mapping[str, Chip] | 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def fold_chip(chip: Chip, fit: FitResult, vals: Mapping[str, float]) -> Chip:
+    """``chip`` as a fold predicts it: the fold's term values, the fold's fitted terms with
+    their 5-95 % interval (data-only covariance) and every other term of the fold with its
+    plausible span, so that :func:`chipdse.uncertainty.draw` samples the fold's uncertainty."""
+    c = apply_terms(chip, vals)
+    ranges, sources = dict(c.ranges), dict(c.sources)
+    for n, v in vals.items():
+        if n.startswith("efficiency.matrix.") and n not in fit.values:
+            continue  # held at the chip's measured value, with its measured range
+        key = f"family:{chip.family}.{n}"
+        iv = term_interval(fit, n)
+        if iv is not None:
+            ranges[key] = Span(iv[0], iv[1], float(v))
+            sources[key] = f"source: {FIT_SOURCE} (fold)"
+        else:
+            lo, hi = plausible(n)
+            ranges[key] = Span(min(lo, v), max(hi, v), float(v))
+            sources[key] = "assumption: not fitted in this fold; plausible span"
+    return dataclasses.replace(c, ranges=ranges, sources=sources)
+
+
+def lomo_bands(targets: Sequence[Target], loader: Loader, n: int = 200, seed: int = 0,
+               prior_weight: float = 0.1, progress: Callable[[str], None] | None = None
+               ) -> pd.DataFrame:
+    """The 5-95 % band of every calibration row predicted left-one-model-out: the fold's
+    terms drawn from its fit (and plausible spans), the chip's assumptions from their ranges,
+    and the cost model's prediction error (:mod:`chipdse.uncertainty`). One row per target:
+    measured and predicted seconds, p05 / p50 / p95, whether the band holds the measurement,
+    and its relative half-width (p95 - p05) / (2 p50)."""
+    from chipdse.uncertainty import draw
+
+    cal = [t for t in targets if row_role(t, loader) == "calibration"]
+    fam = lambda t: loader.chip(t.m.chip or "").family  # noqa: E731
+    parts = []
+    for family in sorted({fam(t) for t in cal}):
+        group = [t for t in cal if fam(t) == family]
+        for k, model in enumerate(sorted({t.m.model_ref or "" for t in group})):
+            test = [t for t in group if t.m.model_ref == model]
+            train = [t for t in group if t.m.model_ref != model]
+            if not train:
+                continue
+            if progress:
+                progress(f"bands: {family}: leaving out {model}")
+            fit, held = fit_free(train, loader, prior_weight)
+            vals = fold_values(fit, test, loader, held)
+            variants, factors = {}, {}
+            for i, ref in enumerate(sorted({t.m.chip or "" for t in test})):
+                chip = fold_chip(loader.chip(ref), fit, vals)
+                d = draw([chip], n, seed + 1000 * k + i)
+                variants[ref], factors[ref] = d.chips[chip.name], d.time_factor[chip.name]
+            t_s = predict_chips(test, variants, loader)
+            for t, row in zip(test, t_s):
+                row = row * factors[t.m.chip or ""][t.phase]
+                lo, mid, hi = np.percentile(row, [5, 50, 95])
+                parts.append(dict(row=t.m.row, device=t.m.device, family=family,
+                                  held_out=model, phase=t.phase, batch=t.batch,
+                                  measured_s=t.measured_s, p05_s=lo, p50_s=mid, p95_s=hi,
+                                  covered=bool(lo <= t.measured_s <= hi),
+                                  half_width=(hi - lo) / (2 * mid)))
+    return pd.DataFrame(parts)
+
+
+def band_summary(bands: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the 5-95 % band and its median relative half-width, per family and phase
+    and over all rows."""
+    if bands.empty:
+        return pd.DataFrame(columns=["family", "phase", "rows", "coverage_pct",
+                                     "median_half_width_pct"])
+    def agg(d):
+        return pd.Series({"rows": len(d), "coverage_pct": 100 * d.covered.mean(),
+                          "median_half_width_pct": 100 * d.half_width.median()})
+    per = bands.groupby(["family", "phase"]).apply(agg, include_groups=False).reset_index()
+    tot = agg(bands)
+    per.loc[len(per)] = {"family": "all", "phase": "all", **tot.to_dict()}
+    per["rows"] = per["rows"].astype(int)
+    return per
+
+
 def row_ranges(rows: Iterable[int]) -> str:
     """[1, 2, 3, 5] -> "1-3, 5"."""
     rs = sorted(set(rows))
@@ -203,6 +293,30 @@ class Calibration:
     batches: list[int] | None
     measured: dict[str, float] = dataclasses.field(default_factory=dict)
     """Terms held at a published measurement of the chip (not fitted, not written)."""
+    widen: float = 1.0
+    """Factor on the fit's data-only standard deviations so that they match the
+    cross-validated residuals (1 without cross-validation)."""
+    prediction_error: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    """``{role: {phase: sigma}}``: spread of ln(predicted / measured time) left-one-model-out
+    on this chip (``calibration``) and left-one-device-out (``transfer``)."""
+    cv_note: str = ""
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        """5-95 % interval of fitted term ``name`` (SI): the data-only covariance widened by
+        :attr:`widen`, clipped to the term's plausible span; None if it was not fitted."""
+        return term_interval(self.fit, name, self.widen)
+
+    def correlations(self, min_abs: float = 0.3) -> list[tuple[str, str, float]]:
+        """Correlations of the fitted terms' estimates (|r| >= ``min_abs``)."""
+        f = self.fit
+        if f.covariance is None or len(f.covariance_terms) < 2:
+            return []
+        sd = np.sqrt(np.diag(f.covariance))
+        r = f.covariance / np.outer(sd, sd)
+        names = f.covariance_terms
+        return [(names[a], names[b], round(float(r[a, b]), 2))
+                for a in range(len(names)) for b in range(a + 1, len(names))
+                if abs(r[a, b]) >= min_abs and np.isfinite(r[a, b])]
 
     @property
     def values(self) -> dict[str, float]:
@@ -251,13 +365,91 @@ class Calibration:
         return pd.DataFrame(rows)
 
 
+Z90 = 1.6448536269514722
+"""Standard-normal quantile of 95 %: a 5-95 % interval is +-Z90 sigma."""
+
+
+def term_interval(fit: FitResult, name: str, widen: float = 1.0) -> tuple[float, float] | None:
+    """5-95 % interval of a fitted term (see :meth:`Calibration.interval`)."""
+    if fit.covariance is None or name not in fit.covariance_terms or name not in fit.values:
+        return None
+    j = fit.covariance_terms.index(name)
+    sd = float(np.sqrt(max(fit.covariance[j, j], 0.0))) * widen
+    v = fit.values[name]
+    if kind(name) == "fraction":
+        w = min(Z90 * sd, 50.0)  # an unconstrained direction: the plausible span decides
+        lo, hi = v * math.exp(-w), v * math.exp(w)
+    else:
+        lo, hi = v - Z90 * sd * unit(name), v + Z90 * sd * unit(name)
+    p_lo, p_hi = plausible(name)
+    b_lo, b_hi = bounds(name)
+    lo = max(lo, min(p_lo, v), b_lo)
+    hi = min(hi, max(p_hi, v), b_hi)
+    return float(min(lo, v)), float(max(hi, v))
+
+
+def _log_errors(tab: pd.DataFrame) -> pd.Series:
+    return np.log(tab.predicted_s / tab.measured_s)
+
+
+def _rms(x) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.sqrt(np.mean(x ** 2))) if x.size else math.nan
+
+
+def cross_validated_spread(ref: str, obj: Chip, targets: Sequence[Target], ms: MeasurementSet,
+                           fit: FitResult, prior_weight: float,
+                           progress: Callable[[str], None] | None = None
+                           ) -> tuple[float, dict[str, dict[str, float]], str]:
+    """(widening factor, prediction error per role and phase, a note) for a calibration:
+    the RMS of the leave-one-model-out log errors over the in-sample ones (at least 1), the
+    RMS of those log errors per phase (``calibration``), and of the leave-one-device-out ones
+    predicting this chip from every other calibration device (``transfer``)."""
+    loader = Loader({ref: obj})
+    lomo = leave_one_model_out(targets, loader=loader, prior_weight=prior_weight,
+                               progress=progress)
+    err: dict[str, dict[str, float]] = {}
+    note = []
+    widen = 1.0
+    if not lomo.empty:
+        cv = _log_errors(lomo)
+        ins = _log_errors(fit.table)
+        widen = max(1.0, _rms(cv) / max(_rms(ins), 1e-9))
+        err["calibration"] = {ph: round(_rms(cv[lomo.phase == ph]), 4)
+                              for ph in ("decode", "prefill") if (lomo.phase == ph).any()}
+        note.append(f"leave-one-model-out over {lomo.held_out.nunique()} models "
+                    f"({len(lomo)} rows)")
+    base = split_mode(ref)[0]
+    others, _ = select_rows(ms, None, None)
+    pool = build_targets(others)
+    full = Loader()
+    pool = [t for t in pool if row_role(t, full) == "calibration"
+            and split_mode(t.m.chip or "")[0] != base]
+    if pool and targets:
+        if progress:
+            progress(f"leaving out {base}: fitting {len(pool)} rows of the other devices")
+        fit_o, held = fit_free(pool, full, prior_weight)
+        loader.chips.update({k: v for k, v in full.chips.items() if k not in loader.chips})
+        vals = fold_values(fit_o, targets, loader, held)
+        tab = prediction_table(targets, predict(targets, [vals], loader=loader)[:, 0])
+        e = _log_errors(tab)
+        err["transfer"] = {ph: round(_rms(e[tab.phase == ph]), 4)
+                           for ph in ("decode", "prefill") if (tab.phase == ph).any()}
+        note.append(f"leave-one-device-out from {len(pool)} rows of "
+                    f"{', '.join(sorted({t.m.device for t in pool}))}")
+    return widen, err, "; ".join(note)
+
+
 def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None = None,
               device_map: Mapping[str, str] | None = None,
               model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
               phases: Sequence[str] = ("decode", "prefill"), terms: Sequence[str] | None = None,
-              prior_weight: float = 0.1) -> Calibration:
+              prior_weight: float = 0.1, cv: bool = False,
+              progress: Callable[[str], None] | None = None) -> Calibration:
     """Fit ``chip``'s family terms to the rows of ``measurements`` measured on it (the
-    built-in data by default)."""
+    built-in data by default). With ``cv``, also cross-validate: the fitted terms' intervals
+    are widened to the cross-validated residuals and the prediction error per phase is
+    measured (:func:`cross_validated_spread`)."""
     ms = as_measurement_set(measurements, device_map, model_map)
     rows, obj = select_rows(ms, chip, batches)
     ref = chip if isinstance(chip, str) else obj.name
@@ -282,7 +474,11 @@ def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None
     # A term the rows cannot identify keeps the chip's own value (it is not written either).
     hold = {n: term_value(obj, n) for n in names}
     fit = fit_terms(targets, terms=names, prior_weight=prior_weight, hold=hold, loader=loader)
-    return Calibration(ref, obj, fit, ms, list(batches) if batches else None, measured)
+    cal = Calibration(ref, obj, fit, ms, list(batches) if batches else None, measured)
+    if cv:
+        cal.widen, cal.prediction_error, cal.cv_note = cross_validated_spread(
+            ref, obj, targets, ms, fit, prior_weight, progress)
+    return cal
 
 
 def as_measurement_set(measurements: str | Path | MeasurementSet | None, device_map, model_map
@@ -305,6 +501,8 @@ class Validation:
     unmapped: pd.DataFrame
     measurements: MeasurementSet
     lodo: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    bands: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    band_summary: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 CV_MODES = ("none", "model", "device")
@@ -315,11 +513,14 @@ def validate(measurements: str | Path | MeasurementSet | None = None,
              device_map: Mapping[str, str] | None = None,
              model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
              cv: str = "model", prior_weight: float = 0.1,
-             progress: Callable[[str], None] | None = None) -> Validation:
+             progress: Callable[[str], None] | None = None, bands: int = 0,
+             seed: int = 0) -> Validation:
     """Predicted vs measured for every mapped row (with the chips as they are: presets, or the
     ``chips`` given, matched to rows by name), and cross-validation: ``cv`` is ``none``,
     ``model`` (leave-one-model-out) or ``device`` (leave-one-model-out and
-    leave-one-device-out). Only calibration rows are fitted (:data:`ROLES`)."""
+    leave-one-device-out). Only calibration rows are fitted (:data:`ROLES`). With ``bands=N``
+    (and cross-validation), the honesty of the uncertainty bands: each calibration row's
+    left-one-model-out 5-95 % band from ``N`` draws (:func:`lomo_bands`)."""
     if cv not in CV_MODES:
         raise UserError(f"cv must be one of {', '.join(CV_MODES)}, got {cv!r}")
     ms = as_measurement_set(measurements, device_map, model_map)
@@ -369,4 +570,7 @@ def validate(measurements: str | Path | MeasurementSet | None = None,
                for m in rows for phase, why in m.skipped_phases.items()]
     unmapped = pd.DataFrame(unm + skipped, columns=["row", "device", "model", "precision",
                                                     "batch", "column", "reason"])
-    return Validation(results, loo_tab, summary, unmapped, ms, lodo_tab)
+    band_tab = (lomo_bands(targets, loader, bands, seed, prior_weight, progress)
+                if bands and cv != "none" else pd.DataFrame())
+    return Validation(results, loo_tab, summary, unmapped, ms, lodo_tab, band_tab,
+                      band_summary(band_tab) if not band_tab.empty else pd.DataFrame())

@@ -22,11 +22,12 @@ from typing import Any
 from chipdse.errors import UserError
 from microarch.chip import Chip, Efficiency
 from microarch.formats import get_format
+from microarch.vary import FIT_SOURCE
 
 __all__ = ["Term", "TERMS", "FRACTION_BOUNDS", "OVERHEAD_BOUNDS_S", "OVERHEAD_UNIT_S",
            "lookup", "term_value", "apply_terms", "format_value", "yaml_keys", "PRIOR",
            "is_overhead", "kind", "unit", "prior", "bounds", "coordinate", "format_short",
-           "FIT_SOURCE", "term_source", "measured_terms"]
+           "FIT_SOURCE", "term_source", "measured_terms", "plausible"]
 
 FRACTION_BOUNDS = (0.05, 1.0)
 OVERHEAD_BOUNDS_S = (0.0, 50e-6)
@@ -52,6 +53,9 @@ class Term:
             kernel launch.
         section / field: where it lives on a :class:`Chip` (``chip.<section>.<field>``).
         key: its key under ``section`` in a chip or family file.
+        plausible: the span the term takes on GPU- and NPU-class hardware (SI; an assumption):
+            a fitted term's interval is clipped to it, so a term the rows barely constrain
+            gets this span, not an unbounded one.
     """
 
     name: str
@@ -60,6 +64,7 @@ class Term:
     section: str
     field: str
     key: str
+    plausible: tuple[float, float] = (0.05, 1.0)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -68,21 +73,27 @@ class Term:
 
 
 TERMS: tuple[Term, ...] = (
-    Term("efficiency.matrix.{fmt}", "fraction", 0.5, "efficiency", "matrix", "matrix"),
+    # Spans: achieved fractions of large GEMMs on GPUs and NPUs (cuBLAS / CUTLASS reach
+    # 0.6-0.9 of peak), of streaming DRAM kernels (0.6-0.95), of element-wise and fused
+    # kernels; K overhead up to four 64-deep K tiles; dequantisation 0-16 ops per element;
+    # launch overheads of CUDA graphs (1-15 us) and per-expert work (0-10 us).
+    Term("efficiency.matrix.{fmt}", "fraction", 0.5, "efficiency", "matrix", "matrix",
+         (0.3, 0.95)),
     Term("efficiency.weight_only_gemm", "fraction", 0.8, "efficiency", "weight_only_gemm",
-         "weight_only_gemm"),
-    Term("efficiency.vector", "fraction", 0.5, "efficiency", "vector", "vector"),
-    Term("efficiency.attention", "fraction", 0.5, "efficiency", "attention", "attention"),
-    Term("efficiency.dram", "fraction", 0.8, "efficiency", "dram", "dram"),
-    Term("efficiency.sram", "fraction", 0.8, "efficiency", "sram", "sram"),
+         "weight_only_gemm", (0.3, 1.0)),
+    Term("efficiency.vector", "fraction", 0.5, "efficiency", "vector", "vector", (0.1, 0.9)),
+    Term("efficiency.attention", "fraction", 0.5, "efficiency", "attention", "attention",
+         (0.3, 0.9)),
+    Term("efficiency.dram", "fraction", 0.8, "efficiency", "dram", "dram", (0.6, 0.95)),
+    Term("efficiency.sram", "fraction", 0.8, "efficiency", "sram", "sram", (0.5, 0.95)),
     Term("efficiency.gemm_k_overhead", "elements", 64.0, "efficiency", "gemm_k_overhead",
-         "gemm_k_overhead"),
+         "gemm_k_overhead", (0.0, 256.0)),
     Term("efficiency.dequant_ops_per_element", "ops", 8.0, "efficiency",
-         "dequant_ops_per_element", "dequant_ops_per_element"),
+         "dequant_ops_per_element", "dequant_ops_per_element", (0.0, 16.0)),
     Term("dispatch.per_operator", "overhead", 4e-6, "dispatch", "per_operator_s",
-         "per_operator"),
+         "per_operator", (1e-6, 15e-6)),
     Term("sparse.per_expert_overhead", "overhead", 4e-6, "sparse", "per_expert_overhead_s",
-         "per_expert_overhead"),
+         "per_expert_overhead", (0.0, 10e-6)),
 )
 """Every calibration term (see :class:`Term`)."""
 
@@ -148,8 +159,11 @@ def term_value(chip: Chip, name: str) -> float:
     return float(getattr(section, t.field))
 
 
-FIT_SOURCE = "fitted by chipdse calibrate"
-"""How the source line of a fitted term begins (written by :mod:`chipdse.calibrate.write`)."""
+
+
+def plausible(name: str) -> tuple[float, float]:
+    """The plausible span of term ``name`` (SI; see :class:`Term`)."""
+    return lookup(name)[0].plausible
 
 
 def term_source(chip: Chip, name: str) -> str | None:

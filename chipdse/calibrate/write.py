@@ -27,19 +27,47 @@ def chip_file(ref: str) -> Path:
     return preset_path(ref)
 
 
-def _set_leaf(d: dict, keys: Sequence[str], value: Any, source: str) -> None:
+def _set_leaf(d: dict, keys: Sequence[str], value: Any, source: str,
+              span: tuple[Any, Any] | None = None) -> None:
     for k in keys[:-1]:
         if not isinstance(d.get(k), dict):
             d[k] = {}
         d = d[k]
     d[keys[-1]] = {"value": value, "source": source}
+    if span is not None:
+        d[keys[-1]]["range"] = list(span)
 
 
 def _write_terms(raw: dict, cal, carried_from: str | None) -> dict:
     for name, v in cal.fit.values.items():
         src = cal.term_source(name, carried_from)
-        _set_leaf(raw, yaml_keys(name), format_value(name, v), src)
+        iv = cal.interval(name)
+        span = None
+        if iv is not None:
+            src += ("; range: 5-95 % interval of the fit"
+                    + (f", widened x{cal.widen:.2f} to the cross-validated residuals"
+                       if cal.widen > 1.0 else "") + ", within the term's plausible span")
+            span = (format_value(name, iv[0]), format_value(name, iv[1]))
+        _set_leaf(raw, yaml_keys(name), format_value(name, v), src, span)
     return raw
+
+
+def _write_spread(block: dict, cal) -> dict:
+    """A family block's correlations of the fitted terms and its prediction error."""
+    corr = [[a, b, r] for a, b, r in cal.correlations()
+            if a in cal.fit.values and b in cal.fit.values]
+    if corr:
+        block["correlations"] = corr
+    else:
+        block.pop("correlations", None)
+    if cal.prediction_error:
+        note = (f"RMS of ln(predicted / measured time) per phase, {cal.cv_note} "
+                f"({Path(cal.measurements.path).name})")
+        block["prediction_error"] = {
+            role: {ph: {"value": float(v), "source": f"{note}: {role}"}
+                   for ph, v in by_phase.items()}
+            for role, by_phase in cal.prediction_error.items()}
+    return block
 
 
 def _header(cal, carried_from: str | None) -> str:
@@ -88,5 +116,6 @@ def family_block_yaml(cal) -> str:
     fam = cal.chip.family
     block = dict(families.get(fam) or {"description": fam, "efficiency": {}, "dispatch": {}})
     _write_terms(block, cal, None)
+    _write_spread(block, cal)
     return _header(cal, None) + yaml.safe_dump({fam: block}, sort_keys=False,
                                                allow_unicode=True, width=100)

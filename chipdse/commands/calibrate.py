@@ -18,7 +18,12 @@ from chipdse.calibrate.measurements import (
     load_measurements,
     parse_maps,
 )
-from chipdse.commands.common import chip_with_mode, format_option, power_mode_option
+from chipdse.commands.common import (
+    chip_with_mode,
+    format_option,
+    power_mode_option,
+    seed_option,
+)
 from chipdse.errors import UserError
 
 _MEASUREMENTS = click.option(
@@ -155,25 +160,30 @@ def fidelity_table(summary: pd.DataFrame) -> pd.DataFrame:
               help="Cross-validation: none, leave-one-model-out (model), or leave-one-model-out "
                    "and leave-one-device-out (device).")
 @_PRIOR
+@click.option("--bands", type=click.IntRange(min=0), default=200, show_default=True,
+              metavar="N",
+              help="Check the uncertainty bands: each calibration row's leave-one-model-out "
+                   "5-95 % band from N draws (0: skip; needs --cv model or device).")
+@seed_option
 @click.option("-o", "--output", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory for config.json, results.csv, summary.csv, fidelity.csv, loo.csv, "
-                   "lodo.csv, unmapped.csv and scatter.png.")
+                   "lodo.csv, bands.csv, band_summary.csv, unmapped.csv and scatter.png.")
 @format_option
 def validate(measurements: Path | None, chips, device_maps, model_maps, batches, cv: str,
-             prior_weight: float, output: Path, fmt: str) -> None:
+             prior_weight: float, bands: int, seed: int, output: Path, fmt: str) -> None:
     """Predicted vs measured for every mapped row, MAPE per device, phase and role, and
     cross-validation (calibration rows only; other devices are transfer tests)."""
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)
     val = run_validation(ms, chips=list(chips) or None, batches=list(batches) or None,
-                         cv=cv, prior_weight=prior_weight,
+                         cv=cv, prior_weight=prior_weight, bands=bands, seed=seed,
                          progress=lambda s: click.echo(f"cross-validation: {s}", err=True))
     table = fidelity_table(val.summary)
     io.write_json(output / "config.json", io.run_config("validate", {
         "measurements": ms.path, "chips": list(chips), "device_map": list(device_maps),
         "model_map": list(model_maps), "batches": list(batches), "cv": cv,
-        "prior_weight": prior_weight}))
+        "prior_weight": prior_weight, "bands": bands}, seed))
     io.write_csv(output / "results.csv", val.results)
     io.write_csv(output / "summary.csv", val.summary)
     io.write_csv(output / "fidelity.csv", table)
@@ -182,6 +192,9 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
         io.write_csv(output / "loo.csv", val.loo)
     if not val.lodo.empty:
         io.write_csv(output / "lodo.csv", val.lodo)
+    if not val.bands.empty:
+        io.write_csv(output / "bands.csv", val.bands)
+        io.write_csv(output / "band_summary.csv", val.band_summary)
     from chipdse.report import scatter_figure  # matplotlib: only when plotting
 
     io.save_figure(scatter_figure(val.results), output / "scatter.png")
@@ -191,6 +204,12 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
         click.echo(table.to_csv(index=False).rstrip("\n"))
     else:
         click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+        if not val.band_summary.empty:
+            tot = val.band_summary.iloc[-1]
+            click.echo(f"uncertainty bands (leave-one-model-out, {bands} draws): the 5-95 % "
+                       f"band holds {tot.coverage_pct:.1f} % of {int(tot.rows)} measurements, "
+                       f"median half-width {tot.median_half_width_pct:.1f} % "
+                       "(band_summary.csv)")
         click.echo(f"{len(val.unmapped)} rows or phases not compared (unmapped.csv); "
                    f"wrote {output}")
 

@@ -70,6 +70,18 @@ def chips(action: str, name: str | None, fmt: str) -> None:
                  + (" (reference)" if m.name == c.reference_mode else "")
                  + (" (current)" if m.name == c.power_mode else ""))
         for m in c.power_modes}
+    from chipdse.uncertainty import fitted_on, prediction_error, uncertain_numbers
+
+    held = fitted_on(c)
+    row["uncertain_numbers"] = {
+        v.path: (f"{v.nominal:.4g} in [{v.low:.4g}, {v.high:.4g}] SI, "
+                 + ("fitted: 5-95 % interval" if v.fitted else "range of the assumption")
+                 + (" (held: the family was fitted on this chip)"
+                    if held and not v.family_term else ""))
+        for v in uncertain_numbers(c)}
+    role, sig = prediction_error(c)
+    row["prediction_error"] = (f"{role}: ln-time sigma prefill {sig['prefill']:.3g}, "
+                               f"decode {sig['decode']:.3g}")
     row["sources"] = dict(c.sources)
     emit(row, fmt)
 

@@ -12,6 +12,7 @@ from chipdse.commands.common import (
     format_option,
     output_option,
     precision_from,
+    seed_option,
     workload_options,
 )
 from chipdse.cost import CostOptions
@@ -21,14 +22,26 @@ from chipdse.cost import CostOptions
 @workload_options
 @click.option("--paper-model", is_flag=True,
               help="Use the source paper's pure roofline (efficiency 1, no overheads).")
+@click.option("--uncertainty", type=click.IntRange(min=1), is_flag=False, flag_value=1000,
+              default=None, metavar="[N]",
+              help="Draw the chip's uncertain numbers and the cost model's prediction error N "
+                   "times (default 1000) and report 5 / 50 / 95 % percentiles of prefill_s, "
+                   "decode_tokens_per_s, total_s and energy_j.")
+@seed_option
 @format_option
 @output_option
-def estimate(fmt: str, output: Path | None, paper_model: bool, **kw) -> None:
+def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int | None,
+             seed: int, **kw) -> None:
     """Latency, throughput, energy and memory of one model on one chip."""
     opts = CostOptions.paper() if paper_model else CostOptions()
     est = api.estimate(kw["chip"], kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
-                       kw["generate"], opts)
+                       kw["generate"], opts, uncertainty=uncertainty, seed=seed)
     d = est.to_dict()
+    if est.bands and fmt == "table":
+        for k, (lo, mid, hi) in est.bands.items():
+            d[k] = f"{d[k]:.4g} (median {mid:.4g}, 5-95 %: {lo:.4g} - {hi:.4g})"
+            for q in ("p05", "p50", "p95"):
+                d.pop(f"{k}_{q}")
     if not est.fits_in_memory:
         click.echo(f"warning: {est.model} needs {est.memory_bytes / 1e9:.3g} GB but "
                    f"{est.chip} has {est.dram_capacity_bytes / 1e9:.3g} GB of DRAM",

@@ -113,6 +113,10 @@ def _common(f: Callable) -> Callable:
                      help="Dask scheduler address (tcp://HOST:PORT) for evaluation batches."),
         click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
                      help="Front rows printed on stdout."),
+        click.option("--robustness", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Re-score the final front under N draws of the chip's uncertain "
+                          "numbers and the prediction error; write front_robustness.csv "
+                          "(front_share: how often each design stays on the front)."),
         seed_option, format_option,
     ]
     for o in reversed(opts):
@@ -120,7 +124,7 @@ def _common(f: Callable) -> Callable:
     return f
 
 
-_RUNTIME = ("resume", "scheduler", "fmt", "top", "output")
+_RUNTIME = ("resume", "scheduler", "fmt", "top", "output", "robustness")
 
 
 def _resolve(kw: dict[str, Any], command: str) -> dict[str, Any]:
@@ -186,6 +190,17 @@ def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any])
     cols = [c for c in _OUT_COLUMNS if c in front.columns]
     click.echo(f"{len(front)} Pareto designs of {len(res.frame)} evaluated "
                f"({res.method}, {res.elapsed_s:.2f} s)", err=True)
+    if kw.get("robustness"):
+        from chipdse import io
+        from chipdse.search.robustness import front_robustness, robustness_summary
+
+        rob = front_robustness(problem, res, kw["robustness"], kw["seed"])
+        click.echo(robustness_summary(rob, kw["robustness"]), err=True)
+        if out is not None:
+            io.write_csv(out / "front_robustness.csv", rob)
+            click.echo(f"wrote {out}/front_robustness.csv", err=True)
+        front = rob.sort_values(list(res.objectives))
+        cols = cols + ["front_share"]
     emit(front[cols].head(kw["top"]).reset_index(drop=True), kw["fmt"])
 
 

@@ -11,7 +11,8 @@ Modules, in the order data flows through them:
 * :mod:`~chipdse.search.state`: the saved state of a long search (plain data, no pickle);
 * :mod:`~chipdse.search.run`: :func:`run_search`, serial or Dask evaluation;
 * :mod:`~chipdse.search.result`: :class:`SearchResult`, its files and plot;
-* :mod:`~chipdse.search.recheck`: the front re-checked in the simulator.
+* :mod:`~chipdse.search.recheck`: the front re-checked in the simulator;
+* :mod:`~chipdse.search.robustness`: the front re-scored under uncertainty draws.
 
 The front doors taking preset names (``search``, ``codesign``) are in :mod:`chipdse.api`.
 """

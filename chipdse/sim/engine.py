@@ -15,6 +15,19 @@ Scheduling policies (the order of a slot's queue; lower key first, ties by reque
 * ``fifo``: the older request, whatever its stream;
 * ``edf``: the earlier absolute deadline;
 * ``round-robin``: stream priority only, so kernels of equally urgent requests take turns.
+
+Reconfiguration policies of a ``reconfigurable`` chip while both phase classes are active
+(:attr:`SimOptions.reconfig_policy`):
+
+* ``split``: the two slots split as in ``static``, whatever the requests' streams;
+* ``priority``: the split follows the higher-priority stream's phase. When the most urgent
+  request in flight (lowest stream priority number) of one class is more urgent than every
+  request of the other class, that class's slot gets :attr:`SimOptions.priority_share` of
+  every resource (configuration ``"prefill-first"`` or ``"decode-first"``) and the other
+  slot the rest; at a share of 1 the other slot is held by the controller, so its kernels
+  wait as they would behind a higher-priority kernel on a fixed chip. When the two classes'
+  most urgent requests are of equal priority the slots split as in ``split``. Stream
+  priority decides here whatever the queue policy.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from chipdse.accounting import PhaseLayout, partition_params
+from chipdse.accounting import FULL, PhaseLayout, Shares, partition_params
 from chipdse.analytic import activation_workspace_bytes
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
@@ -45,10 +58,11 @@ from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
 from workloads.precision import Precision
 from workloads.trace import Stream, Trace
 
-__all__ = ["SimOptions", "Request", "Simulator", "POLICIES", "MAX_OPERATORS",
-           "BYTES_PER_OPERATOR"]
+__all__ = ["SimOptions", "Request", "Simulator", "POLICIES", "RECONFIG_POLICIES",
+           "MAX_OPERATORS", "BYTES_PER_OPERATOR"]
 
 POLICIES = ("priority", "fifo", "edf", "round-robin")
+RECONFIG_POLICIES = ("split", "priority")
 # Memory of a run grows with its operators: the event log, the per-operator plans and the
 # tables built from them take about 0.4 kB per operator (measured: peak RSS 220 MB at 0.39 M
 # operators, 660 MB at 1.57 M, vla-drive-10hz on Jetson AGX Orin with Qwen2.5-0.5B), so the
@@ -70,6 +84,12 @@ class SimOptions:
             (and decode step) instead of one per operator.
         max_operators: a trace that would simulate more operators is refused before it runs
             (the event log keeps every operator: see ``BYTES_PER_OPERATOR``).
+        reconfig_policy: how a reconfigurable chip splits while both phase classes are
+            active: "split" (the static split) or "priority" (the split follows the
+            higher-priority stream's phase; see the module docstring).
+        priority_share: under "priority", the share of compute, bandwidth and SRAM the more
+            urgent phase class gets (0.5 < share <= 1; 1: the whole chip, the other class
+            waits).
     """
 
     policy: str = "priority"
@@ -77,10 +97,18 @@ class SimOptions:
     util_bin_s: float | None = None
     max_trace_ops: int = 500_000
     max_operators: int = MAX_OPERATORS
+    reconfig_policy: str = "split"
+    priority_share: float = 1.0
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.reconfig_policy not in RECONFIG_POLICIES:
+            raise UserError(f"reconfig_policy must be one of {', '.join(RECONFIG_POLICIES)}, "
+                            f"got {self.reconfig_policy!r}")
+        q = self.priority_share
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 < q <= 1.0:
+            raise UserError(f"priority_share must be a number in (0.5, 1], got {q!r}")
         if self.kv_overflow not in ("spill", "wait"):
             raise UserError(f"kv_overflow must be 'spill' or 'wait', got {self.kv_overflow!r}")
         if self.util_bin_s is not None and not self.util_bin_s > 0:
@@ -143,6 +171,10 @@ class Simulator:
         self.slots = [Slot(self.env, i, n, self.layout.shares(i, self.config))
                       for i, n in enumerate(self.layout.slot_names)]
         self.active = {"prefill": 0, "decode": 0}
+        # Requests in flight per phase class and stream priority (priority reconfiguration).
+        self._prio: dict[str, dict[int, int]] = {"prefill": {}, "decode": {}}
+        # Slots the reconfiguration controller holds shut (a "-first" configuration at share 1).
+        self._blocked: dict[int, object] = {}
         self._reconfiguring = False
         self.names = OpNames()
         frames = self._frame_counts()
@@ -287,36 +319,65 @@ class Simulator:
         return plan
 
     # -- processes -----------------------------------------------------------------------
-    def _set_activity(self, leave: str | None, enter: str | None) -> None:
-        if leave:
-            self.active[leave] -= 1
-        if enter:
-            self.active[enter] += 1
+    def _set_activity(self, leave: str | None, enter: str | None, priority: int = 0) -> None:
+        for cls, d in ((leave, -1), (enter, 1)):
+            if cls:
+                self.active[cls] += d
+                self._prio[cls][priority] = self._prio[cls].get(priority, 0) + d
         if (self.layout.mode == PhaseMode.RECONFIGURABLE and not self._reconfiguring
-                and self.layout.desired(self.active, self.config) != self.config):
+                and self._desired() != self.config):
             self._reconfiguring = True
             # Requested synchronously, so they queue ahead of the caller's own request.
-            reqs = [s.request(CONTROL_PRIORITY) for s in self.slots]
-            self.env.process(self._reconfigure(reqs))
+            self.env.process(self._reconfigure(self._control_requests()))
+
+    def _desired(self) -> str:
+        """Configuration the chip wants for the requests in flight (see the module
+        docstring for the policies)."""
+        base = self.layout.desired(self.active, self.config)
+        if base != "split" or self.options.reconfig_policy != "priority":
+            return base
+        top = {c: min(p for p, n in self._prio[c].items() if n > 0) for c in self._prio}
+        if top["prefill"] == top["decode"]:
+            return "split"
+        return "prefill-first" if top["prefill"] < top["decode"] else "decode-first"
+
+    def _shares(self, slot: int, config: str) -> Shares | None:
+        """Shares of ``slot`` in ``config``; None where the slot is held shut."""
+        if not config.endswith("-first"):
+            return self.layout.shares(slot, config)
+        q = float(self.options.priority_share)
+        if slot == self.layout.slot_of[config[:-len("-first")]]:
+            return FULL if q >= 1.0 else Shares(q, q, q)
+        return None if q >= 1.0 else Shares(1.0 - q, 1.0 - q, 1.0 - q)
+
+    def _control_requests(self) -> list:
+        """The controller's request on every slot (a slot it holds shut is already its)."""
+        return [self._blocked.pop(s.index) if s.index in self._blocked
+                else s.request(CONTROL_PRIORITY) for s in self.slots]
 
     def _reconfigure(self, reqs):
         env, lat = self.env, self.chip.phase.reconfiguration_latency_s
         while True:
             yield env.all_of(reqs)
-            target = self.layout.desired(self.active, self.config)
+            target = self._desired()
             if target != self.config:
                 t0 = env.now
                 if lat > 0:
                     yield env.timeout(lat)
                 self.config = target
                 for s in self.slots:
-                    s.shares = self.layout.shares(s.index, target)
+                    shares = self._shares(s.index, target)
+                    if shares is not None:
+                        s.shares = shares
                 self.reconfigs.append((t0, env.now, target))
             for s, q in zip(self.slots, reqs):
-                s.release(q)
-            if self.layout.desired(self.active, self.config) == self.config:
+                if self._shares(s.index, self.config) is None:
+                    self._blocked[s.index] = q  # held shut until the next configuration
+                else:
+                    s.release(q)
+            if self._desired() == self.config:
                 break
-            reqs = [s.request(CONTROL_PRIORITY) for s in self.slots]
+            reqs = self._control_requests()
         self._reconfiguring = False
 
     def _source(self):
@@ -333,12 +394,13 @@ class Simulator:
             r.kv_sram_bytes, r.kv_dram_bytes = yield from self.kv.acquire(w.kv_need_bytes)
         r.admitted_s = env.now
         held, held_slot, prev = None, None, None
+        prio = w.stream.priority
         for si, stage in enumerate(w.stages):
             slot = self.slots[self.layout.slot_of[stage.cls]]
             if held is not None and held_slot is not slot:
                 held_slot.release(held)
                 held = None
-            self._set_activity(prev, stage.cls)
+            self._set_activity(prev, stage.cls, prio)
             if held is None:
                 held = slot.request(r.key)
                 yield held
@@ -351,7 +413,7 @@ class Simulator:
             prev = stage.cls
         if held is not None:
             held_slot.release(held)
-        self._set_activity(prev, None)
+        self._set_activity(prev, None, prio)
         if w.kv_need_bytes > 0:
             self.kv.release(r.kv_sram_bytes, r.kv_dram_bytes)
         r.end_s = env.now
