@@ -18,6 +18,7 @@ import numpy as np
 
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost, placement
 from microarch.chip import Chip
+from microarch.excerpt import excerpt
 from workloads.model import ModelArch
 from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
 from workloads.precision import Precision
@@ -86,6 +87,9 @@ class Evaluation:
     def fits_in_memory(self) -> Array:
         return np.asarray(self.memory_bytes) <= np.asarray(self.dram_capacity_bytes)
 
+
+DECODE_CHUNK_ELEMENTS = 1 << 16
+"""Decode steps x design points costed in one pass of the exact per-step decode."""
 
 def activation_workspace_bytes(a: ArchArrays, p: Precision, batch: Array, tokens: Array) -> Array:
     """Peak activation workspace of a pass: the widest intermediate (FFN or logits) plus the
@@ -157,7 +161,7 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
     used as given (build it with ``ChipParams.from_chip(chip, ideal=True)`` for the roofline).
     """
     if decode not in ("exact", "mean"):
-        raise ValueError(f"decode must be 'exact' or 'mean', got {decode!r}")
+        raise ValueError(f"decode must be 'exact' or 'mean', got {excerpt(decode)}")
     a = _as_arch(model)
     cp = _as_params(chip, options)
     fields = [getattr(a, f) for f in a.__dataclass_fields__ if f != "causal"]
@@ -210,14 +214,29 @@ def _evaluate(a: ArchArrays, cp: ChipParams, precision: Precision, batch: Array,
         add = lambda x: x[..., None] if np.ndim(x) else x  # noqa: E731
         a2, cp2, wt2 = a.map(add), cp.map(add), add(np.asarray(wt))
         batch2, prompt2 = add(np.asarray(batch, dtype=float)), add(np.asarray(prompt, dtype=float))
-        past = prompt2 + np.arange(n, dtype=float)
-        ops = phase_operators(a2, p, batch2, 1.0, past, logits=logits)
-        steps = phase_cost(ops, cp2, wt2, kv_cache_bytes(a2, p, batch2, past + 1.0), options,
-                           with_bounds)
-        s = lambda x: np.sum(np.broadcast_to(x, np.broadcast(x, past).shape), axis=-1)  # noqa
-        dec = PhaseResult(s(steps.time_s), s(steps.energy_j), s(steps.dram_bytes),
-                          {k: s(v) for k, v in steps.time_by_bound.items()},
-                          s(steps.n_operators))
+        # Steps in chunks, so that memory stays bounded however many tokens are generated
+        # (about 0.3 kB per step and design point in one pass).
+        parts: list[PhaseResult] = []
+        start, chunk = 0, min(n, DECODE_CHUNK_ELEMENTS)
+        while start < n:
+            past = prompt2 + np.arange(start, min(n, start + chunk), dtype=float)
+            start += chunk
+            ops = phase_operators(a2, p, batch2, 1.0, past, logits=logits)
+            steps = phase_cost(ops, cp2, wt2, kv_cache_bytes(a2, p, batch2, past + 1.0),
+                               options, with_bounds)
+            s = lambda x: np.sum(np.broadcast_to(x, np.broadcast(x, past).shape),  # noqa
+                                 axis=-1)
+            parts.append(PhaseResult(s(steps.time_s), s(steps.energy_j), s(steps.dram_bytes),
+                                     {k: s(v) for k, v in steps.time_by_bound.items()},
+                                     s(steps.n_operators)))
+            # Later chunks sized by the design points the first one held.
+            width = max(1, np.size(steps.time_s) // max(1, past.shape[-1]))
+            chunk = max(1, DECODE_CHUNK_ELEMENTS // width)
+        dec = parts[0] if len(parts) == 1 else PhaseResult(
+            sum(q.time_s for q in parts), sum(q.energy_j for q in parts),
+            sum(q.dram_bytes for q in parts),
+            {k: sum(q.time_by_bound[k] for q in parts) for k in parts[0].time_by_bound},
+            sum(q.n_operators for q in parts))
     kv_end = kv_cache_bytes(a, p, batch, prompt + n)
     mem = wt + kv_end + activation_workspace_bytes(a, p, batch, prompt)
     return Evaluation(prefill=prefill, decode=dec, generate_tokens=n, batch=batch,

@@ -53,6 +53,7 @@ from chipdse.search.robustness import front_robustness
 from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from microarch.area import chip_area_mm2
 from microarch.chip import Chip
+from microarch.excerpt import excerpt
 from microarch.formats import get_format
 from microarch.loader import list_chips
 from microarch.loader import load_chip as _load_chip
@@ -189,7 +190,10 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
         raise UserError(f"uncertainty: the number of samples must be >= 1, got {uncertainty}")
     c, m = load_chip(chip), load_model(model)
     if not m.causal and generate > 0:
-        raise UserError(f"{m.name} is an encoder: it has no decode phase (use generate=0)")
+        where = f"{Path(str(model)).name}: " if isinstance(model, (str, Path)) and str(
+            model).endswith((".yaml", ".yml", ".json")) else ""
+        raise UserError(f"{where}causal: false: {m.name} is an encoder, it has no decode phase "
+                        "(use --generate 0)")
     p = precision or Precision()
     _check_formats(c, m, p)
     lp, pre, ev = _phase_arrays(c, m, p, batch, prompt, generate, options)
@@ -198,6 +202,11 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
     dec_s = _f(ev.decode.time_s) if generate else 0.0
     pre_j = _f(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
     dec_j = _f(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else 0.0
+    bad = [k for k, v in (("prefill_s", pre_s), ("decode_s", dec_s), ("energy_j", pre_j + dec_j))
+           if not np.isfinite(v)]
+    if bad:  # a number far outside any chip's range overflowed the arithmetic
+        raise UserError(f"{c.name}: the estimate of {', '.join(bad)} is not finite; a number of "
+                        "the chip or model is outside any physical range")
     bands = (_bands(c, m, p, batch, prompt, generate, options, uncertainty, seed)
              if uncertainty else None)
     return Estimate(
@@ -323,7 +332,7 @@ def chip_variant(chip: str | Path | Chip, name: str | None = None, *,
     for label, v in (("compute_scale", compute_scale), ("dram_bandwidth_scale",
                      dram_bandwidth_scale), ("sram_scale", sram_scale)):
         if not v > 0:
-            raise UserError(f"chip_variant: {label} must be > 0, got {v!r}")
+            raise UserError(f"chip_variant: {label} must be > 0, got {excerpt(v)}")
     if compute_scale != 1.0:
         changes["matrix"] = dataclasses.replace(c.matrix, peak_dense_ops_per_s={
             k: v * compute_scale for k, v in c.matrix.peak_dense_ops_per_s.items()})
@@ -407,7 +416,7 @@ def study(name: str, out_dir: str | Path, quick: bool = False, seed: int = 0):
     """Run a registered study and write its outputs to ``out_dir``; returns its result."""
     mods = _study_modules()
     if name not in mods:
-        raise UserError(f"unknown study {name!r} (known: {', '.join(mods) or 'none'})")
+        raise UserError(f"unknown study {excerpt(name)} (known: {', '.join(mods) or 'none'})")
     result = mods[name].run(out_dir, quick=quick, seed=seed)
     result.write(out_dir, quick, seed)
     return result
@@ -507,7 +516,7 @@ def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float
         w, budget = workload, None
     else:
         if workload not in WORKLOADS:
-            raise UserError(f"unknown workload {workload!r} (known: {', '.join(WORKLOADS)})")
+            raise UserError(f"unknown workload {excerpt(workload)} (known: {', '.join(WORKLOADS)})")
         w, budget = WORKLOADS[workload]
     if precision is not None:
         w = dataclasses.replace(w, precision=precision)

@@ -4,6 +4,7 @@ interrupted run never leaves a half-written file. A path that cannot be written 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,15 +19,61 @@ from typing import Any
 
 from chipdse.errors import UserError
 
-__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "save_figure",
-           "json_dumps", "check_figure_path", "FIGURE_FORMATS", "run_config", "versions"]
+__all__ = ["atomic_path", "remove_orphans", "prepare_dir", "check_output_file", "write_text",
+           "write_json", "write_csv", "save_figure", "json_dumps", "check_figure_path",
+           "FIGURE_FORMATS", "run_config", "versions"]
 
 # Figure formats written by save_figure (all supported by matplotlib's Agg, PDF and SVG backends).
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 def _cannot_write(path: str | Path, exc: OSError) -> UserError:
-    return UserError(f"cannot write {path}: {exc.strerror or exc}")
+    return UserError(f"cannot write {path}: {_blocker(path) or exc.strerror or exc}")
+
+
+def _blocker(path: str | Path) -> str | None:
+    """Why ``path`` cannot be made when one of its parents is an existing file."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
+def prepare_dir(path: str | Path) -> Path:
+    """Check that the output directory ``path`` can be made and written, before a command's
+    work, so that a bad ``-o`` fails at once. Directories made for the check are removed
+    again: a command that then fails leaves nothing behind."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"cannot write to {path}: it is a file, not a directory")
+    made = [q for q in (p, *p.parents) if not q.exists()]
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".chipdse-write-check.", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {_blocker(p) or exc.strerror or exc}") \
+            from None
+    finally:
+        for q in made:  # deepest first
+            with contextlib.suppress(OSError):
+                q.rmdir()
+    return p
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Check before the work that the file ``path`` can be written (its directory is made)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise UserError(f"cannot write {path}: {p.parent} is a file, not a directory")
+    try:
+        prepare_dir(p.parent)
+    except UserError as exc:
+        raise UserError(f"cannot write {path}: {str(exc).split(': ', 1)[1]}") from None
+    return p
 
 
 @contextmanager
@@ -52,12 +99,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        # On disk before the rename: a crash then leaves the old file or the new one, whole.
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_orphans(directory: str | Path) -> int:
+    """Delete temporary files :func:`atomic_path` left in ``directory`` when a process was
+    killed mid-write; returns how many were removed."""
+    n = 0
+    for p in Path(directory).glob(".*.tmp*"):
+        if p.is_file() and ".tmp" in p.name:
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
 
 
 def write_text(path: str | Path, text: str) -> Path:

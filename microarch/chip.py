@@ -16,7 +16,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from microarch.formats import FORMAT_ORDER, get_format
-from microarch.schema import Span
+from microarch.schema import Span, excerpt
 
 __all__ = [
     "GemmTiling", "MatrixUnit", "VectorUnit", "MemoryKind", "MemoryLevel", "SparseEngine",
@@ -27,19 +27,19 @@ __all__ = [
 
 def _positive(owner: str, name: str, value: float) -> None:
     if not value > 0:
-        raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
+        raise ValueError(f"{owner}.{name} must be > 0, got {excerpt(value)}")
 
 
 def _non_negative(owner: str, name: str, value: float) -> None:
     if not value >= 0:
-        raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
+        raise ValueError(f"{owner}.{name} must be >= 0, got {excerpt(value)}")
 
 
 def _fraction(owner: str, name: str, value: float, allow_zero: bool = False) -> None:
     ok = (0 <= value <= 1) if allow_zero else (0 < value <= 1)
     if not ok:
         bound = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ValueError(f"{owner}.{name} must be in {bound}, got {value!r}")
+        raise ValueError(f"{owner}.{name} must be in {bound}, got {excerpt(value)}")
 
 
 def _frozen_map(d: Mapping[str, float]) -> Mapping[str, float]:
@@ -72,11 +72,11 @@ class GemmTiling:
         for name in ("m", "n", "k", "min_m", "grouped_min_m"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"GemmTiling.{name} must be an integer >= 1, got {v!r}")
+                raise ValueError(f"GemmTiling.{name} must be an integer >= 1, got {excerpt(v)}")
         for name in ("min_m", "grouped_min_m"):
             if getattr(self, name) > self.m:
                 raise ValueError(f"GemmTiling.{name} must be <= m ({self.m}), got "
-                                 f"{getattr(self, name)!r}")
+                                 f"{excerpt(getattr(self, name))}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class MatrixUnit:
                 f"MatrixUnit.sparse_2_4_speedup must be >= 1, got {self.sparse_2_4_speedup!r}")
         if self.cores is not None and (isinstance(self.cores, bool)
                                        or int(self.cores) != self.cores or self.cores < 1):
-            raise ValueError(f"MatrixUnit.cores must be an integer >= 1, got {self.cores!r}")
+            raise ValueError(f"MatrixUnit.cores must be an integer >= 1, got {excerpt(self.cores)}")
 
     def execution_format(self, fmt: str) -> str:
         """The format a GEMM in ``fmt`` actually runs in: itself if native, else the narrowest
@@ -267,7 +267,7 @@ class PhaseResources:
         for name in ("prefill_compute_share", "prefill_bandwidth_share", "prefill_sram_share"):
             v = getattr(self, name)
             if not 0 < v < 1:
-                raise ValueError(f"PhaseResources.{name} must be in (0, 1), got {v!r}")
+                raise ValueError(f"PhaseResources.{name} must be in (0, 1), got {excerpt(v)}")
         _non_negative("PhaseResources", "reconfiguration_latency_s",
                       self.reconfiguration_latency_s)
 
@@ -466,7 +466,7 @@ class PowerMode:
         _positive("PowerMode", "clock_hz", self.clock_hz)
         _positive("PowerMode", "dram_bytes_per_s", self.dram_bytes_per_s)
         if self.cores is not None and (int(self.cores) != self.cores or self.cores < 1):
-            raise ValueError(f"PowerMode.cores must be an integer >= 1, got {self.cores!r}")
+            raise ValueError(f"PowerMode.cores must be an integer >= 1, got {excerpt(self.cores)}")
         if self.tdp_w is not None:
             _positive("PowerMode", "tdp_w", self.tdp_w)
         if self.static_power_w is not None:
@@ -519,7 +519,7 @@ class Chip:
         for label in ("reference_mode", "power_mode"):
             v = getattr(self, label)
             if v is not None and v not in modes:
-                raise ValueError(f"Chip.{label} {v!r} is not one of the power modes "
+                raise ValueError(f"Chip.{label} {excerpt(v)} is not one of the power modes "
                                  f"({', '.join(modes) or 'none'})")
         object.__setattr__(self, "ranges", MappingProxyType(dict(self.ranges)))
         object.__setattr__(self, "links", MappingProxyType(dict(self.links)))
@@ -576,7 +576,7 @@ class Chip:
             if m.name == name:
                 return m
         known = ", ".join(m.name for m in self.power_modes) or "none"
-        raise ValueError(f"{self.name} has no power mode {name!r} (modes: {known})")
+        raise ValueError(f"{self.name} has no power mode {excerpt(name)} (modes: {known})")
 
     def in_power_mode(self, name: str) -> Chip:
         """This chip in power mode ``name``: matrix, vector and special-function peaks scale

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from microarch.excerpt import excerpt
+
 __all__ = ["NumericFormat", "FORMATS", "ALIASES", "get_format", "FORMAT_ORDER"]
 
 
@@ -67,5 +69,5 @@ def get_format(name: str) -> NumericFormat:
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
     if key not in FORMATS:
-        raise KeyError(f"unknown numeric format {name!r} (known: {', '.join(FORMATS)}, fp4)")
+        raise KeyError(f"unknown numeric format {excerpt(name)} (known: {', '.join(FORMATS)}, fp4)")
     return FORMATS[key]

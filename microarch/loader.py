@@ -35,7 +35,7 @@ from microarch.chip import (
 )
 from microarch.formats import get_format
 from microarch.power import default_matrix_energy, default_memory_energy, default_vector_energy
-from microarch.schema import Reader, SpecError, load_yaml
+from microarch.schema import Reader, SpecError, excerpt, load_yaml
 
 __all__ = ["load_chip", "chip_from_dict", "list_chips", "preset_path", "load_families",
            "split_mode", "SpecError"]
@@ -59,7 +59,7 @@ def preset_path(name: str) -> Path:
     """Path of a built-in preset; raises SpecError listing the presets if unknown."""
     p = _preset_dir() / f"{name}.yaml"
     if not p.is_file() or name in _DATA_FILES:
-        raise SpecError([f"unknown chip {name!r} (built-in: {', '.join(list_chips())}; "
+        raise SpecError([f"unknown chip {excerpt(name)} (built-in: {', '.join(list_chips())}; "
                          "or give a path to a .yaml file)"])
     return p
 
@@ -112,7 +112,7 @@ def load_families() -> dict[str, dict[str, Any]]:
             # The terms are the parent's, carried whole (same software stack on a sibling
             # architecture); the reason is the family's own `source`.
             if parent not in read:
-                r.error(f"inherits {parent!r}, which is not a family listed above it",
+                r.error(f"inherits {excerpt(parent)}, which is not a family listed above it",
                         "inherits")
                 r.finish()
                 continue
@@ -196,7 +196,7 @@ def _read_correlations(r: Reader, key: str) -> list[tuple[str, str, float]]:
               and isinstance(item[2], (int, float)) and not isinstance(item[2], bool)
               and -1.0 <= float(item[2]) <= 1.0)
         if not ok:
-            r.error(f"[{i}]: expected [term, term, r] with -1 <= r <= 1, got {item!r}", key)
+            r.error(f"[{i}]: expected [term, term, r] with -1 <= r <= 1, got {excerpt(item)}", key)
             continue
         out.append((item[0], item[1], float(item[2])))
     return out
@@ -472,7 +472,7 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
         names = [k["name"] for k in mode_kw]
         for label, v in (("reference", reference), ("default", default)):
             if v is not None and v not in names:
-                pmr.error(f"{v!r} is not one of the modes ({', '.join(map(str, names))})",
+                pmr.error(f"{excerpt(v)} is not one of the modes ({', '.join(map(str, names))})",
                           label)
         pmr.finish()
 
@@ -524,7 +524,7 @@ def chip_from_dict(data: Any, file: str = "<chip>") -> Chip:
     ranges = dict(r.ranges)
     for k, target in r.links.items():
         if target not in ranges:
-            errors.append(f"{file}: {k}: scales_with {target!r} names no field of this file "
+            errors.append(f"{file}: {k}: scales_with {excerpt(target)} names no field of this file "
                           "with a range")
     if errors:
         raise SpecError(errors)

@@ -16,6 +16,7 @@ x clock", scales_with: technology.clock}``): it moves in proportion when that nu
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,11 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from microarch.excerpt import EXCERPT_CHARS, excerpt
 from microarch.units import DIMENSIONS, UnitError, parse_quantity
 
-__all__ = ["SpecError", "Reader", "load_yaml", "UNSOURCED", "Span"]
+__all__ = ["SpecError", "Reader", "load_yaml", "load_json", "parse_yaml", "read_text",
+           "excerpt", "UNSOURCED", "Span", "MAX_DEPTH", "MAX_NODES", "MAX_FILE_BYTES"]
 
 UNSOURCED = "unsourced"
 
@@ -48,20 +51,173 @@ class SpecError(ValueError):
         super().__init__("\n".join(self.errors))
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file, turning I/O and syntax problems into a one-line :class:`SpecError`."""
+MAX_FILE_BYTES = 64 * 2**20
+"""Largest input file read (chip, model, trace, config, measurements): far above any real one."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists an input file may have (real files need under 10)."""
+MAX_NODES = 2_000_000
+"""Most values a parsed file may hold once YAML aliases are expanded (an alias bomb is
+refused before it is built or printed)."""
+def read_text(path: str | Path) -> str:
+    """The text of an input file, checked: readable, at most :data:`MAX_FILE_BYTES`, UTF-8
+    (a byte-order mark is dropped). Every failure is a one-line :class:`SpecError`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if p.is_dir():
+            raise SpecError([f"{p.name}: is a directory, not a file"])
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError([f"{p.name}: cannot read file ({exc.strerror or exc})"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError([f"{p.name}: file is larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                         "not an input chipdse reads"])
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError([f"{p.name}: file is UTF-16 text; save it as UTF-8"])
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SpecError([f"{p.name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
+                         f"{line}); save it as UTF-8"]) from None
+    if "\x00" in text:
+        raise SpecError([f"{p.name}: file holds NUL bytes (binary data), not text"])
+    return text
+
+
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, mark: Any):
+        super().__init__()
+        self.problem = f"nested more than {MAX_DEPTH} levels deep"
+        self.problem_mark = mark
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses duplicate keys and deep nesting (before Python's
+    recursion limit is reached)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    dup = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable keys are refused by the base constructor
+                    continue
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {excerpt(key)}", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(root: Any) -> int:
+    """Values in the node graph once aliases are expanded (shared nodes counted per use)."""
+    size: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        if done or not kids:
+            size[id(node)] = min(1 + sum(size[id(k)] for k in kids), MAX_NODES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+    return size[id(root)]
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML text from file ``name`` safely (no tags that build objects, no duplicate
+    keys, bounded depth and size); problems are a one-line :class:`SpecError`."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_NODES:
+            raise SpecError([f"{name}: more than {MAX_NODES:,} values once its aliases are "
+                             "expanded (an alias bomb?)"])
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
-        raise SpecError([f"{p.name}: malformed YAML{where}: {problem}"]) from None
+        raise SpecError([f"{name}: malformed YAML{where}: {problem}"]) from None
+    except RecursionError:
+        raise SpecError([f"{name}: nested too deeply"]) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file (:func:`read_text`, :func:`parse_yaml`); every problem is a one-line
+    :class:`SpecError`."""
+    p = Path(path)
+    return parse_yaml(read_text(p), p.name)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {excerpt(k)}")
+        out[k] = v
+    return out
+
+
+def _depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            if d > limit:
+                return False
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return True
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON file as :func:`load_yaml` reads YAML: UTF-8, no duplicate keys, bounded
+    depth, every problem a one-line :class:`SpecError`."""
+    p = Path(path)
+    text = read_text(p)
+    try:
+        data = json.loads(text, object_pairs_hook=_json_pairs)
+    except json.JSONDecodeError as exc:
+        raise SpecError([f"{p.name}: malformed JSON at line {exc.lineno}: {exc.msg}"]) from None
+    except RecursionError:
+        raise SpecError([f"{p.name}: nested too deeply"]) from None
+    except ValueError as exc:  # duplicate keys, integers too long to read
+        raise SpecError([f"{p.name}: malformed JSON: {str(exc)[:EXCERPT_CHARS]}"]) from None
+    if not _depth_ok(data):
+        raise SpecError([f"{p.name}: nested more than {MAX_DEPTH} levels deep"])
+    return data
+
+
+PHYSICAL: dict[str, tuple[float, float]] = {
+    "bytes": (1.0, 1e16), "bytes_per_s": (1e3, 1e17), "ops_per_s": (1e3, 1e21),
+    "hz": (1e-6, 1e12), "s": (1e-15, 1e6), "j": (1e-21, 1e6), "w": (1e-6, 1e7),
+    "mm2": (1e-6, 1e6), "j_per_byte": (1e-18, 1e-3), "j_per_op": (1e-18, 1e-3),
+}
+"""Magnitudes (SI) a quantity in an input file may have: any real chip lies orders of
+magnitude inside; beyond them an estimate would overflow or vanish, so the file is refused."""
 
 
 class Reader:
@@ -128,13 +284,13 @@ class Reader:
             if "scales_with" in value:
                 target = value["scales_with"]
                 if not isinstance(target, str) or not target:
-                    self.error(f"scales_with must be a field path, got {target!r}", key)
+                    self.error(f"scales_with must be a field path, got {excerpt(target)}", key)
                 else:
                     self.links[self.where(key)] = target
             if "range" in value:
                 rng = value["range"]
                 if not (isinstance(rng, list) and len(rng) == 2):
-                    self.error(f"range must be a list [low, high], got {rng!r}", key)
+                    self.error(f"range must be a list [low, high], got {excerpt(rng)}", key)
                 else:
                     self._pending_range = rng
             prov = value.get("source") or value.get("assumption")
@@ -188,6 +344,11 @@ class Reader:
         except UnitError as exc:
             self.error(str(exc), key)
             return default
+        lo, hi = PHYSICAL[dimension]
+        if value and not lo <= abs(value) <= hi:
+            self.error(f"{excerpt(raw)} is outside any physical {DIMENSIONS[dimension].name} "
+                       f"({lo:g} to {hi:g} {DIMENSIONS[dimension].si_name})", key)
+            return default
         rng = self._pending_range
         if rng is not None:
             try:
@@ -217,25 +378,25 @@ class Reader:
         if raw is _MISSING or raw is None:
             return default
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            self.error(f"{raw!r} is not a number", key)
+            self.error(f"{excerpt(raw)} is not a number", key)
             return default
         if isinstance(raw, float) and not math.isfinite(raw):
-            self.error(f"number must be finite, got {raw!r}", key)
+            self.error(f"number must be finite, got {excerpt(raw)}", key)
             return default
         if isinstance(raw, int) and abs(raw) > 1e300:  # would overflow as a float
             self.error("number is out of range", key)
             return default
         if integer and (not float(raw).is_integer()):
-            self.error(f"{raw!r} is not an integer", key)
+            self.error(f"{excerpt(raw)} is not an integer", key)
             return default
         value = int(raw) if integer else float(raw)
         if low is not None and value < low or high is not None and value > high:
-            self.error(f"{raw!r} is outside [{low}, {high}]", key)
+            self.error(f"{excerpt(raw)} is outside [{low}, {high}]", key)
             return default
         rng = self._pending_range
         if rng is not None:
             if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in rng):
-                self.error(f"range must hold two numbers, got {rng!r}", key)
+                self.error(f"range must hold two numbers, got {excerpt(rng)}", key)
             else:
                 self._record_range(key, float(value), float(rng[0]), float(rng[1]))
         return self._check_sign(key, value, positive, non_negative, "number", default)
@@ -256,10 +417,10 @@ class Reader:
         if raw is _MISSING or raw is None:
             return default
         if not isinstance(raw, str):
-            self.error(f"{raw!r} is not a string", key)
+            self.error(f"{excerpt(raw)} is not a string", key)
             return default
         if choices is not None and raw not in choices:
-            self.error(f"{raw!r} is not one of {', '.join(choices)}", key)
+            self.error(f"{excerpt(raw)} is not one of {', '.join(choices)}", key)
             return default
         return raw
 
@@ -270,7 +431,7 @@ class Reader:
         if raw is _MISSING or raw is None:
             return ()
         if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-            self.error(f"{raw!r} is not a list of strings", key)
+            self.error(f"{excerpt(raw)} is not a list of strings", key)
             return ()
         bad = [x for x in raw if choices is not None and x not in choices]
         if bad:
@@ -283,7 +444,7 @@ class Reader:
         if raw is _MISSING:
             return default
         if not isinstance(raw, bool):
-            self.error(f"{raw!r} is not true/false", key)
+            self.error(f"{excerpt(raw)} is not true/false", key)
             return default
         return raw
 

@@ -60,6 +60,7 @@ from microarch.chip import (
     Technology,
     VectorUnit,
 )
+from microarch.excerpt import excerpt
 from microarch.figures import ChipFigures
 from microarch.formats import FORMATS
 from microarch.power import (
@@ -167,7 +168,7 @@ class ChipTemplate:
 
         fams = load_families()
         if self.family not in fams:
-            raise ValueError(f"ChipTemplate.family {self.family!r} is not in families.yaml "
+            raise ValueError(f"ChipTemplate.family {excerpt(self.family)} is not in families.yaml "
                              f"(known: {', '.join(sorted(fams))})")
         if self.family_terms:
             from microarch.vary import vary_family

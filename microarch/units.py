@@ -12,6 +12,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from microarch.excerpt import excerpt
+
 __all__ = ["UnitError", "parse_quantity", "DIMENSIONS", "format_quantity"]
 
 
@@ -61,23 +63,23 @@ def parse_quantity(value: object, dimension: str, require_unit: bool = False) ->
     """
     dim = DIMENSIONS[dimension]
     if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a {dim.name}")
+        raise UnitError(f"{excerpt(value)} is not a {dim.name}")
     if isinstance(value, (int, float)):
         try:
             si = float(value)
         except OverflowError:
-            raise UnitError(f"{value!r} is out of range for a {dim.name}") from None
+            raise UnitError(f"{excerpt(value)} is out of range for a {dim.name}") from None
         if not math.isfinite(si):
-            raise UnitError(f"{dim.name} must be finite, got {value!r}")
+            raise UnitError(f"{dim.name} must be finite, got {excerpt(value)}")
         if require_unit:
-            raise UnitError(f"{value!r} has no unit; a {dim.name} needs one, "
+            raise UnitError(f"{excerpt(value)} has no unit; a {dim.name} needs one, "
                             f"e.g. {_example(dim)}")
         return si
     if not isinstance(value, str):
-        raise UnitError(f"{value!r} is not a {dim.name}")
+        raise UnitError(f"{excerpt(value)} is not a {dim.name}")
     m = _PATTERN.match(value)
     if not m:
-        raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. {_example(dim)})")
+        raise UnitError(f"{excerpt(value)} is not a {dim.name} (expected e.g. {_example(dim)})")
     number = float(m.group("num"))
     unit = (m.group("unit") or "").replace(" ", "")
     if not unit:
@@ -89,9 +91,9 @@ def parse_quantity(value: object, dimension: str, require_unit: bool = False) ->
             if prefix in dim.prefixes:
                 si = number * dim.prefixes[prefix]
                 if not math.isfinite(si):
-                    raise UnitError(f"{value!r} is out of range for a {dim.name}")
+                    raise UnitError(f"{excerpt(value)} is out of range for a {dim.name}")
                 return si
-    raise UnitError(f"{value!r} is not a {dim.name} (expected e.g. {_example(dim)})")
+    raise UnitError(f"{excerpt(value)} is not a {dim.name} (expected e.g. {_example(dim)})")
 
 
 _EXAMPLES = {

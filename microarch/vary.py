@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from microarch.chip import Chip
+from microarch.excerpt import excerpt
 from microarch.loader import (
     _DISPATCH_KEYS,
     _EFFICIENCY_KEYS,
@@ -97,7 +98,7 @@ def vary(chip: Chip, values: Mapping[str, float]) -> Chip:
     factors: dict[str, float] = {}
     for path, v in values.items():
         if path not in nominal:
-            raise KeyError(f"{chip.name}: {path!r} is not a ranged number of the chip")
+            raise KeyError(f"{chip.name}: {excerpt(path)} is not a ranged number of the chip")
         factors[path] = float(v) / nominal[path] if nominal[path] else 1.0
     for derived, target in chip.links.items():
         if target in factors:
@@ -130,7 +131,7 @@ def vary_family(parts: Mapping[str, object], values: Mapping[str, float]) -> dic
         elif head == "sparse" and rest == "per_expert_overhead":
             out["per_expert_overhead_s"] = float(v)
         else:
-            raise KeyError(f"{path!r} is not a family term")
+            raise KeyError(f"{excerpt(path)} is not a family term")
     out["efficiency"], out["dispatch"] = eff, disp
     return out
 

@@ -6,13 +6,13 @@ A missing or unsupported key is one clear error naming the file and key.
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from microarch.schema import Reader, SpecError, load_yaml
+from microarch.schema import Reader, SpecError, excerpt, load_json, load_yaml
 from workloads.model import ModelArch
 
 __all__ = ["load_model", "list_models", "model_from_dict", "model_from_hf_config"]
@@ -36,10 +36,7 @@ def load_model(name_or_path: str | Path) -> ModelArch:
     if s.endswith(".json"):
         if not p.is_file():
             raise SpecError([f"{p.name}: no such config file"])
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SpecError([f"{p.name}: malformed JSON at line {exc.lineno}: {exc.msg}"]) from None
+        data = load_json(p)
         return model_from_hf_config(data, p.name, name=p.parent.name or p.stem)
     if s.endswith((".yaml", ".yml")):
         if not p.is_file():
@@ -47,7 +44,7 @@ def load_model(name_or_path: str | Path) -> ModelArch:
         return model_from_dict(load_yaml(p), p.name)
     preset = _model_dir() / f"{s}.yaml"
     if not preset.is_file():
-        raise SpecError([f"unknown model {s!r} (built-in: {', '.join(list_models())}; "
+        raise SpecError([f"unknown model {excerpt(s)} (built-in: {', '.join(list_models())}; "
                          "or give a model .yaml or a Hugging Face config.json)"])
     return model_from_dict(load_yaml(preset), preset.name)
 
@@ -112,12 +109,16 @@ def model_from_hf_config(cfg: Any, file: str = "config.json", name: str | None =
             return None
         v = _positive_int(cfg[key])
         if v is None:
-            errors.append(f"{file}: {key}: {cfg[key]!r} is not a positive integer")
+            errors.append(f"{file}: {key}: {excerpt(cfg[key])} is not a positive integer")
+        elif v > 1 << 40:
+            errors.append(f"{file}: {key}: {excerpt(v)} is larger than any model a chip can "
+                          "hold")
+            return None
         return v
 
     mtype = cfg.get("model_type")
     if mtype not in _HF_TYPES:
-        raise SpecError([f"{file}: model_type: {mtype!r} is not supported "
+        raise SpecError([f"{file}: model_type: {excerpt(mtype)} is not supported "
                          f"(supported: {', '.join(_HF_TYPES)})"])
     layers = integer("num_hidden_layers")
     d = integer("hidden_size")
@@ -134,7 +135,7 @@ def model_from_hf_config(cfg: Any, file: str = "config.json", name: str | None =
     act = cfg.get("hidden_act", "silu")
     tied = cfg.get("tie_word_embeddings", False)
     if not isinstance(tied, bool):
-        errors.append(f"{file}: tie_word_embeddings: {tied!r} is not true/false")
+        errors.append(f"{file}: tie_word_embeddings: {excerpt(tied)} is not true/false")
     experts, top_k, d_ff, d_ffe = 1, 1, 0, 0
     if mtype == "qwen3_moe":
         experts = integer("num_experts")
@@ -151,7 +152,7 @@ def model_from_hf_config(cfg: Any, file: str = "config.json", name: str | None =
     else:
         d_ff = integer("intermediate_size")
     if act not in ("silu", "swish", "gelu", "gelu_pytorch_tanh"):
-        errors.append(f"{file}: hidden_act: {act!r} is not supported (silu, gelu)")
+        errors.append(f"{file}: hidden_act: {excerpt(act)} is not supported (silu, gelu)")
     if errors:
         raise SpecError(errors)
     try:
@@ -163,4 +164,21 @@ def model_from_hf_config(cfg: Any, file: str = "config.json", name: str | None =
             qk_norm=mtype in ("qwen3", "qwen3_moe"), source=f"Hugging Face config ({file})",
         )
     except (TypeError, ValueError) as exc:
-        raise SpecError([f"{file}: {exc}"]) from None
+        raise SpecError([f"{file}: {_hf_names(str(exc), mtype)}"]) from None
+
+
+# ModelArch fields by the config.json key that sets them, for messages in the file's own terms.
+_HF_KEYS = {"n_layers": "num_hidden_layers", "d_model": "hidden_size",
+            "n_heads": "num_attention_heads", "n_kv_heads": "num_key_value_heads",
+            "head_dim": "head_dim", "d_ff": "intermediate_size", "vocab_size": "vocab_size",
+            "top_k": "num_experts_per_tok", "tied_embeddings": "tie_word_embeddings"}
+
+
+def _hf_names(message: str, mtype: str) -> str:
+    """``message`` with ModelArch field names replaced by the config.json keys."""
+    keys = dict(_HF_KEYS)
+    keys["n_experts"] = "num_local_experts" if mtype == "mixtral" else "num_experts"
+    keys["d_ff_expert"] = "intermediate_size" if mtype == "mixtral" else "moe_intermediate_size"
+    message = message.replace("ModelArch.", "")
+    return re.sub(r"\b(" + "|".join(sorted(keys, key=len, reverse=True)) + r")\b",
+                  lambda m: keys[m.group(1)], message)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from microarch.excerpt import excerpt
+
 __all__ = ["ModelArch", "PLAS_VOCAB_SIZE", "ROUTING_SKEW"]
 
 PLAS_VOCAB_SIZE = 151936
@@ -29,6 +31,15 @@ mcp-tool-shop-org.github.io/gpu-container/handbook/derisk/ (128 experts). That p
 about 1k tokens, which overstates skew, so the range is [0, 0.78]; 0 is uniform routing.
 See :func:`workloads.ops.experts_touched` for how it enters."""
 
+
+# Sizes no chip could hold: a shape above these is refused (typos and hostile inputs), far
+# above every published model (the largest dense layers are d_model 18,432, vocabularies
+# about 260k, MoE models up to 384 routed experts; 2026).
+MAX_SIZE = {"n_layers": 10_000, "d_model": 1 << 20, "n_heads": 1 << 16, "n_kv_heads": 1 << 16,
+            "head_dim": 1 << 14, "d_ff": 1 << 24, "vocab_size": 1 << 24,
+            "n_experts": 1 << 16, "top_k": 1 << 16, "d_ff_expert": 1 << 24,
+            "n_shared_experts": 1 << 10, "d_ff_shared": 1 << 24}
+MAX_PARAMS = 1e14
 
 @dataclass(frozen=True)
 class ModelArch:
@@ -78,11 +89,16 @@ class ModelArch:
         for name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v > 0):
-                raise ValueError(f"ModelArch.{name} must be a positive integer, got {v!r}")
+                raise ValueError(f"ModelArch.{name} must be a positive integer, got {excerpt(v)}")
         for name in ("d_ff", "vocab_size", "d_ff_expert", "n_shared_experts", "d_ff_shared"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 0):
-                raise ValueError(f"ModelArch.{name} must be an integer >= 0, got {v!r}")
+                raise ValueError(f"ModelArch.{name} must be an integer >= 0, got {excerpt(v)}")
+        for name, top in MAX_SIZE.items():
+            v = getattr(self, name)
+            if v > top:
+                raise ValueError(f"ModelArch.{name} is {v:.3g}, above {top:,}: larger than any "
+                                 "model a chip can hold")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"ModelArch.n_heads ({self.n_heads}) must be a multiple of "
                              f"n_kv_heads ({self.n_kv_heads})")
@@ -95,10 +111,14 @@ class ModelArch:
             raise ValueError("ModelArch.d_ff must be > 0 for a dense model")
         if not 0.0 <= self.routing_skew <= 4.0:
             raise ValueError(f"ModelArch.routing_skew must be in [0, 4], got "
-                             f"{self.routing_skew!r}")
+                             f"{excerpt(self.routing_skew)}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"ModelArch.activation must be one of {sorted(_ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
+                             f"got {excerpt(self.activation)}")
+
+        if self.total_params > MAX_PARAMS:
+            raise ValueError(f"the model has {self.total_params:.3g} parameters, above "
+                             f"{MAX_PARAMS:.0e}: more than any chip or system holds")
 
     # -- derived shape -------------------------------------------------------------------
     @property

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from microarch.schema import Reader, SpecError, load_yaml
+from microarch.schema import Reader, SpecError, excerpt, load_yaml
 from workloads.loader import load_model
 from workloads.model import ModelArch
 
@@ -75,16 +75,16 @@ class Vision:
 
     def __post_init__(self) -> None:
         _check(isinstance(self.cameras, int) and self.cameras >= 1,
-               f"Vision.cameras must be an integer >= 1, got {self.cameras!r}")
+               f"Vision.cameras must be an integer >= 1, got {excerpt(self.cameras)}")
         _check(isinstance(self.patch_size, int) and self.patch_size >= 1,
-               f"Vision.patch_size must be an integer >= 1, got {self.patch_size!r}")
+               f"Vision.patch_size must be an integer >= 1, got {excerpt(self.patch_size)}")
         _check(isinstance(self.image_size, int) and self.image_size >= self.patch_size,
                f"Vision.image_size must be an integer >= patch_size ({self.patch_size}), "
-               f"got {self.image_size!r}")
+               f"got {excerpt(self.image_size)}")
         _check(self.tokens_per_camera is None
                or (isinstance(self.tokens_per_camera, int) and self.tokens_per_camera >= 1),
                f"Vision.tokens_per_camera must be an integer >= 1, got "
-               f"{self.tokens_per_camera!r}")
+               f"{excerpt(self.tokens_per_camera)}")
 
     @property
     def patches_per_camera(self) -> int:
@@ -121,12 +121,12 @@ class Language:
 
     def __post_init__(self) -> None:
         _check(isinstance(self.action_tokens, int) and self.action_tokens >= 0,
-               f"Language.action_tokens must be an integer >= 0, got {self.action_tokens!r}")
+               f"Language.action_tokens must be an integer >= 0, got {excerpt(self.action_tokens)}")
         _check(self.prompt_tokens is None
                or (isinstance(self.prompt_tokens, int) and self.prompt_tokens >= 1),
-               f"Language.prompt_tokens must be an integer >= 1, got {self.prompt_tokens!r}")
+               f"Language.prompt_tokens must be an integer >= 1, got {excerpt(self.prompt_tokens)}")
         _check(isinstance(self.text_tokens, int) and self.text_tokens >= 0,
-               f"Language.text_tokens must be an integer >= 0, got {self.text_tokens!r}")
+               f"Language.text_tokens must be an integer >= 0, got {excerpt(self.text_tokens)}")
         _check(self.model is None or self.model.causal,
                f"Language.model must be a causal decoder, {self.model and self.model.name!r} "
                "is an encoder")
@@ -197,12 +197,12 @@ class Stream:
     def __post_init__(self) -> None:
         _check(bool(self.name), "Stream.name must not be empty")
         _check(math.isfinite(self.rate_hz) and self.rate_hz > 0,
-               f"Stream.rate_hz must be > 0, got {self.rate_hz!r}")
+               f"Stream.rate_hz must be > 0, got {excerpt(self.rate_hz)}")
         _check(self.deadline_s > 0, f"Stream.deadline_s must be > 0, got {self.deadline_s!r}")
         _check(0 <= self.jitter_s < self.period_s,
                f"Stream.jitter_s must be in [0, period = {self.period_s:g} s), "
-               f"got {self.jitter_s!r}")
-        _check(self.offset_s >= 0, f"Stream.offset_s must be >= 0, got {self.offset_s!r}")
+               f"got {excerpt(self.jitter_s)}")
+        _check(self.offset_s >= 0, f"Stream.offset_s must be >= 0, got {excerpt(self.offset_s)}")
 
     @property
     def period_s(self) -> float:
@@ -212,9 +212,9 @@ class Stream:
         """Number of frames captured in [0, duration_s) (independent of the jitter); raises
         ValueError for a duration that is not a finite number > 0."""
         _check(math.isfinite(duration_s) and duration_s > 0,
-               f"duration must be a finite number of seconds > 0, got {duration_s!r}")
+               f"duration must be a finite number of seconds > 0, got {excerpt(duration_s)}")
         span = (duration_s - self.offset_s) * self.rate_hz
-        _check(math.isfinite(span), f"stream {self.name!r}: {duration_s:g} s at "
+        _check(math.isfinite(span), f"stream {excerpt(self.name)}: {duration_s:g} s at "
                f"{self.rate_hz:g} Hz is more frames than can be counted")
         if not span > 0:
             return 0
@@ -253,7 +253,7 @@ class Trace:
         names = [s.name for s in self.streams]
         _check(len(set(names)) == len(names), f"Trace stream names must be unique, got {names}")
         _check(math.isfinite(self.duration_s) and self.duration_s > 0,
-               f"Trace.duration_s must be finite and > 0, got {self.duration_s!r}")
+               f"Trace.duration_s must be finite and > 0, got {excerpt(self.duration_s)}")
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
     def with_model(self, model: ModelArch | None) -> Trace:
@@ -281,7 +281,7 @@ class Trace:
         the trace's) and ``seed``; stream ``i`` draws from ``default_rng([seed, i])``."""
         d = self.duration_s if duration_s is None else float(duration_s)
         if not (math.isfinite(d) and d > 0):
-            raise ValueError(f"duration must be a finite number of seconds > 0, got {d!r}")
+            raise ValueError(f"duration must be a finite number of seconds > 0, got {excerpt(d)}")
         return [s.arrival_times(d, np.random.default_rng([int(seed), i]))
                 for i, s in enumerate(self.streams)]
 
@@ -332,7 +332,7 @@ def load_trace(name_or_path: str | Path) -> Trace:
         return trace_from_dict(load_yaml(p), p.name, base_dir=p.parent)
     preset = _trace_dir() / f"{s}.yaml"
     if not preset.is_file():
-        raise SpecError([f"unknown trace {s!r} (built-in: {', '.join(list_traces())}; "
+        raise SpecError([f"unknown trace {excerpt(s)} (built-in: {', '.join(list_traces())}; "
                          "or give a trace .yaml file)"])
     return trace_from_dict(load_yaml(preset), preset.name, base_dir=preset.parent)
 
@@ -349,7 +349,7 @@ def _with_unit(r: Reader, key: str, dimension: str, required: bool = True,
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         r.used.add(key)
         example = {"s": "100 ms", "hz": "10 Hz"}[dimension]
-        r.error(f"{raw!r} has no unit; write it with one, e.g. '{example}'", key)
+        r.error(f"{excerpt(raw)} has no unit; write it with one, e.g. '{example}'", key)
         return default
     return r.quantity(key, dimension, required=required, default=default, positive=positive)
 
@@ -392,7 +392,7 @@ def _read_vision(r: Reader, base_dir: Path | None) -> Vision | None:
 def _read_language(r: Reader, base_dir: Path | None) -> Language | None:
     model = _model_ref(r, "model", base_dir, required=False)
     if model is not None and not model.causal:
-        r.error(f"{model.name!r} is an encoder, not a decoder", "model")
+        r.error(f"{excerpt(model.name)} is an encoder, not a decoder", "model")
     actions = r.number("action_tokens", integer=True)
     prompt = r.number("prompt_tokens", required=False, integer=True, positive=True)
     text = r.number("text_tokens", required=False, default=None, integer=True)

@@ -43,7 +43,7 @@ from importlib import resources
 from pathlib import Path
 
 from microarch.loader import list_chips
-from microarch.schema import SpecError
+from microarch.schema import SpecError, excerpt, read_text
 from workloads.loader import list_models
 from workloads.precision import Precision
 
@@ -260,7 +260,7 @@ class Unmapped:
     reason: str
 
     def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}: {self.value!r}: {self.reason}"
+        return f"row {self.row}, column {self.column}: {excerpt(self.value)}: {self.reason}"
 
 
 @dataclass
@@ -287,7 +287,7 @@ def parse_maps(items: tuple[str, ...] | list[str], option: str) -> dict[str, str
     for item in items:
         name, sep, ref = item.partition("=")
         if not sep or not name.strip() or not ref.strip():
-            raise SpecError([f"{option}: {item!r} is not NAME=PRESET_OR_FILE"])
+            raise SpecError([f"{option}: {excerpt(item)} is not NAME=PRESET_OR_FILE"])
         out[name.strip()] = ref.strip()
     return out
 
@@ -302,14 +302,14 @@ def _number(raw: str, where: str, errors: list[str], integer: bool = False,
     try:
         v = float(s)
     except ValueError:
-        errors.append(f"{where}: {raw!r} is not a number")
+        errors.append(f"{where}: {excerpt(raw)} is not a number")
         return None
     if not math.isfinite(v) or (positive and v <= 0) or v < 0:
-        errors.append(f"{where}: {raw!r} must be {'> 0' if positive else '>= 0'}")
+        errors.append(f"{where}: {excerpt(raw)} must be {'> 0' if positive else '>= 0'}")
         return None
     if integer:
         if not v.is_integer():
-            errors.append(f"{where}: {raw!r} is not an integer")
+            errors.append(f"{where}: {excerpt(raw)} is not an integer")
             return None
         return int(v)
     return v
@@ -383,7 +383,7 @@ def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str,
             if reason:
                 why = Unmapped(i, "device", device, reason)
         except KeyError:
-            errors.append(f"{at('device')}: unknown device {device!r} (known: "
+            errors.append(f"{at('device')}: unknown device {excerpt(device)} (known: "
                           f"{', '.join(sorted(DEVICES))}, or a chip preset name; map it with "
                           f"--device '{device}=CHIP.yaml')")
     if model:
@@ -392,7 +392,7 @@ def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str,
             if reason and why is None:
                 why = Unmapped(i, "model", model, reason)
         except KeyError:
-            errors.append(f"{at('model')}: unknown model {model!r} (known: "
+            errors.append(f"{at('model')}: unknown model {excerpt(model)} (known: "
                           f"{', '.join(sorted(MODELS))}, or a model preset name; map it with "
                           f"--model '{model}=MODEL.yaml')")
     if len(errors) > n_err:
@@ -421,16 +421,20 @@ def load_measurements(path: str | Path, device_map: Mapping[str, str] | None = N
     """
     p = Path(path)
     device_map, model_map = dict(device_map or {}), dict(model_map or {})
+    text = read_text(p)
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise SpecError([f"{p.name}: cannot read file ({exc.strerror or exc})"]) from None
-    reader = csv.reader(text.splitlines())
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
+        table = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:  # e.g. a field longer than csv's limit (131,072 characters)
+        raise SpecError([f"{p.name}: malformed CSV: {str(exc)[:80]}"]) from None
+    if not table:
         raise SpecError([f"{p.name}: empty file (expected a header with columns "
-                         f"{', '.join(REQUIRED_COLUMNS)})"]) from None
+                         f"{', '.join(REQUIRED_COLUMNS)})"])
+    header = [h.strip() for h in table[0]]
+    reader = iter(table[1:])
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise SpecError([f"{p.name}: column{'s' if len(twice) > 1 else ''} "
+                         f"{', '.join(excerpt(h) for h in twice)} given more than once"])
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise SpecError([f"{p.name}: missing column{'s' if len(missing) > 1 else ''} "

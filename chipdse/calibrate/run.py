@@ -46,7 +46,7 @@ from chipdse.calibrate.terms import (
 from chipdse.errors import UserError
 from microarch.chip import Chip, Efficiency
 from microarch.loader import load_chip, load_families, split_mode
-from microarch.schema import Span
+from microarch.schema import Span, excerpt
 
 __all__ = ["Calibration", "calibrate", "Validation", "validate", "leave_one_model_out",
            "leave_one_device_out", "select_rows", "row_ranges", "ROLES", "row_role",
@@ -460,10 +460,10 @@ def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None
         if other and not rows:
             raise UserError(f"{Path(ms.path).name}: no row measured on chip {obj.name!r} runs "
                             f"family {obj.family!r}'s software stack (column engine must begin "
-                            f"with {stack!r}; the rows have {', '.join(sorted(other))})")
+                            f"with {excerpt(stack)}; the rows have {', '.join(sorted(other))})")
     targets = build_targets(rows, phases)
     if not targets:
-        raise UserError(f"no row of {Path(ms.path).name} is measured on chip {obj.name!r} "
+        raise UserError(f"no row of {Path(ms.path).name} is measured on chip {excerpt(obj.name)} "
                         f"(devices mapped: {', '.join(ms.chips) or 'none'}); map a device to it "
                         f"with --device 'NAME={ref}'")
     loader = Loader({ref: obj})
@@ -522,7 +522,7 @@ def validate(measurements: str | Path | MeasurementSet | None = None,
     (and cross-validation), the honesty of the uncertainty bands: each calibration row's
     left-one-model-out 5-95 % band from ``N`` draws (:func:`lomo_bands`)."""
     if cv not in CV_MODES:
-        raise UserError(f"cv must be one of {', '.join(CV_MODES)}, got {cv!r}")
+        raise UserError(f"cv must be one of {', '.join(CV_MODES)}, got {excerpt(cv)}")
     ms = as_measurement_set(measurements, device_map, model_map)
     loader = Loader()
     if chips:

@@ -21,6 +21,7 @@ from typing import Any
 
 from chipdse.errors import UserError
 from microarch.chip import Chip, Efficiency
+from microarch.excerpt import excerpt
 from microarch.formats import get_format
 from microarch.vary import FIT_SOURCE
 
@@ -117,7 +118,7 @@ def lookup(name: str) -> tuple[Term, str | None]:
     if name in _BY_NAME and "{" not in name:
         return _BY_NAME[name], None
     known = ", ".join(t.name.replace("{fmt}", "<format>") for t in TERMS)
-    raise UserError(f"unknown calibration term {name!r} (known: {known})")
+    raise UserError(f"unknown calibration term {excerpt(name)} (known: {known})")
 
 
 def is_overhead(name: str) -> bool:

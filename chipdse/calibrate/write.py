@@ -15,7 +15,7 @@ from chipdse.calibrate.run import row_ranges
 from chipdse.calibrate.terms import format_value, is_overhead, yaml_keys
 from chipdse.errors import UserError
 from microarch.loader import chip_from_dict, load_chip, preset_path
-from microarch.schema import load_yaml
+from microarch.schema import excerpt, load_yaml
 
 __all__ = ["calibrated_chip_yaml", "family_block_yaml", "chip_file"]
 
@@ -96,7 +96,7 @@ def calibrated_chip_yaml(cal, sibling: str | None = None) -> str:
     if sibling is not None:
         sib = load_chip(sibling)
         if sib.family != cal.chip.family:
-            raise UserError(f"--apply-to {sibling}: family {sib.family!r} differs from "
+            raise UserError(f"--apply-to {sibling}: family {excerpt(sib.family)} differs from "
                             f"{cal.chip.name}'s family {cal.chip.family!r}; calibrated terms "
                             "belong to one family and software stack")
     raw = load_yaml(chip_file(ref))

@@ -19,6 +19,9 @@ from chipdse.calibrate.measurements import (
     parse_maps,
 )
 from chipdse.commands.common import (
+    MAX_BATCH,
+    MAX_DRAWS,
+    Finite,
     chip_with_mode,
     format_option,
     power_mode_option,
@@ -34,10 +37,11 @@ _DEVICE = click.option("--device", "device_maps", multiple=True, metavar="NAME=C
 _MODEL = click.option("--model", "model_maps", multiple=True, metavar="NAME=MODEL",
                       help="Map a model name of the CSV to a model preset, .yaml or "
                            "config.json (repeat).")
-_BATCH = click.option("--batch", "batches", multiple=True, type=click.IntRange(min=1),
+_BATCH = click.option("--batch", "batches", multiple=True,
+                       type=click.IntRange(1, MAX_BATCH),
                       help="Use only rows of this batch size (repeat; default: all).")
 _PRIOR = click.option("--prior-weight", default=0.1, show_default=True,
-                      type=click.FloatRange(min=0.0),
+                      type=Finite(min=0.0),
                       help="Pull of the generic prior relative to one row's log error.")
 
 
@@ -86,6 +90,8 @@ def calibrate(chip: str, power_mode: str | None, measurements: Path | None, devi
     """Fit CHIP's achieved-efficiency terms to the measured rows of that chip."""
     if siblings and output is None:
         raise UserError("--apply-to needs -o/--output (the sibling files are written beside it)")
+    if output is not None:
+        io.check_output_file(output)  # before the work, not after it
     chip = chip_with_mode(chip, power_mode)
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)
@@ -160,7 +166,7 @@ def fidelity_table(summary: pd.DataFrame) -> pd.DataFrame:
               help="Cross-validation: none, leave-one-model-out (model), or leave-one-model-out "
                    "and leave-one-device-out (device).")
 @_PRIOR
-@click.option("--bands", type=click.IntRange(min=0), default=200, show_default=True,
+@click.option("--bands", type=click.IntRange(0, MAX_DRAWS), default=200, show_default=True,
               metavar="N",
               help="Check the uncertainty bands: each calibration row's leave-one-model-out "
                    "5-95 % band from N draws (0: skip; needs --cv model or device).")
@@ -174,6 +180,7 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
              prior_weight: float, bands: int, seed: int, output: Path, fmt: str) -> None:
     """Predicted vs measured for every mapped row, MAPE per device, phase and role, and
     cross-validation (calibration rows only; other devices are transfer tests)."""
+    io.prepare_dir(output)  # before the work, not after it
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)
     val = run_validation(ms, chips=list(chips) or None, batches=list(batches) or None,

@@ -15,11 +15,32 @@ from chipdse.errors import UserError
 from microarch import formats as _formats
 
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
-           "precision_from", "FORMATS", "power_mode_option", "chip_with_mode"]
+           "precision_from", "FORMATS", "Finite", "MAX_BATCH", "MAX_TOKENS", "MAX_DRAWS",
+           "power_mode_option", "chip_with_mode"]
 
 # Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
 FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
     a for a in _formats.ALIASES if a not in _formats.FORMATS)
+
+
+MAX_BATCH = 1 << 20
+"""Largest --batch: far above any on-device or serving batch (sequences in one step)."""
+MAX_DRAWS = 20_000
+"""Most uncertainty draws a command takes (about 3,000 chips are drawn per second)."""
+MAX_TOKENS = 1 << 24
+"""Largest --prompt / --generate: 16.8 M tokens, above every model's context (1-10 M in 2026)."""
+
+
+class Finite(click.FloatRange):
+    """A float flag that must be finite (``nan`` and ``inf`` are refused) and in range."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        v = super().convert(value, param, ctx)
+        if v is not None and not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
 
 
 power_mode_option = click.option(
@@ -66,10 +87,12 @@ def workload_options(f: Callable) -> Callable:
         click.option("--head", default=None, type=click.Choice(FORMATS, case_sensitive=False),
                      help="Embedding / LM-head format (default: the weight format)."),
         click.option("--sparse24", is_flag=True, help="Weights pruned to 2:4 sparsity."),
-        click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1)),
-        click.option("--prompt", default=1024, show_default=True, type=click.IntRange(min=1),
+        click.option("--batch", default=1, show_default=True, type=click.IntRange(1, MAX_BATCH)),
+        click.option("--prompt", default=1024, show_default=True,
+                     type=click.IntRange(1, MAX_TOKENS),
                      help="Prompt tokens (prefill length)."),
-        click.option("--generate", default=16, show_default=True, type=click.IntRange(min=0),
+        click.option("--generate", default=16, show_default=True,
+                     type=click.IntRange(0, MAX_TOKENS),
                      help="Generated tokens (decode steps)."),
     ]
     for o in reversed(opts):
@@ -90,7 +113,7 @@ format_option = click.option("--format", "fmt", default="table", show_default=Tr
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                              default=None, help="Write the result to this path.")
 seed_option = click.option("--seed", default=0, show_default=True,
-                           type=click.IntRange(min=0),
+                           type=click.IntRange(0, 2**63 - 1),
                            help="Random seed (every stochastic step derives from it).")
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from chipdse import api
+from chipdse import api, io
 from chipdse.commands.common import (
+    MAX_DRAWS,
     emit,
     format_option,
     output_option,
@@ -22,7 +23,7 @@ from chipdse.cost import CostOptions
 @workload_options
 @click.option("--paper-model", is_flag=True,
               help="Use the source paper's pure roofline (efficiency 1, no overheads).")
-@click.option("--uncertainty", type=click.IntRange(min=1), is_flag=False, flag_value=1000,
+@click.option("--uncertainty", type=click.IntRange(1, MAX_DRAWS), is_flag=False, flag_value=1000,
               default=None, metavar="[N]",
               help="Draw the chip's uncertain numbers and the cost model's prediction error N "
                    "times (default 1000) and report 5 / 50 / 95 % percentiles of prefill_s, "
@@ -33,6 +34,8 @@ from chipdse.cost import CostOptions
 def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int | None,
              seed: int, **kw) -> None:
     """Latency, throughput, energy and memory of one model on one chip."""
+    if output is not None:
+        io.check_output_file(output)  # before the work, not after it
     opts = CostOptions.paper() if paper_model else CostOptions()
     est = api.estimate(kw["chip"], kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
                        kw["generate"], opts, uncertainty=uncertainty, seed=seed)
@@ -56,7 +59,6 @@ def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int 
               help="Figure to write (.png, .pdf or .svg).")
 def roofline(output: Path, **kw) -> None:
     """Draw the chip's roofline with the workload's operators placed on it."""
-    from chipdse import io
     from chipdse.report import roofline_figure
 
     io.check_figure_path(output)  # before the work, not after it

@@ -7,7 +7,6 @@ closest designs miss each budget."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +15,13 @@ from typing import Any
 import click
 import numpy as np
 
+from chipdse import io
 from chipdse.commands.common import (
     FORMATS,
+    MAX_BATCH,
+    MAX_DRAWS,
+    MAX_TOKENS,
+    Finite,
     chip_with_mode,
     emit,
     format_option,
@@ -25,6 +29,8 @@ from chipdse.commands.common import (
     seed_option,
 )
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
+from microarch.schema import load_json
 from microarch.units import UnitError, parse_quantity
 
 _PRECISIONS = {"fp16": ("fp16", "fp16", "fp16"), "int8": ("int8", "int8", "int8"),
@@ -36,6 +42,10 @@ _OUT_COLUMNS = ("n_layers", "d_model", "experts", "kv_heads", "ffn_ratio", "matr
                 "prefill_s", "decode_s", "energy_j", "area_mm2", "power_w", "memory_bytes")
 
 
+# Largest --pop: NSGA-II keeps about 2 kB per individual (pymoo objects, offspring and
+# survival sorting); a million is 2 GB, beyond that the population does not fit a workstation.
+MAX_POP = 1_000_000
+
 def _quantity(value: str | None, dim: str, option: str) -> float | None:
     """A budget option's value in SI units; it must be finite and > 0."""
     if value is None:
@@ -45,7 +55,7 @@ def _quantity(value: str | None, dim: str, option: str) -> float | None:
     except UnitError as exc:
         raise UserError(f"{option}: {exc}") from None
     if not (math.isfinite(q) and q > 0):
-        raise UserError(f"{option}: a budget must be finite and > 0, got {value!r}")
+        raise UserError(f"{option}: a budget must be finite and > 0, got {excerpt(value)}")
     return q
 
 
@@ -78,9 +88,11 @@ def _common(f: Callable) -> Callable:
                      help="Override the activation format."),
         click.option("--kv", type=click.Choice(FORMATS), default=None,
                      help="Override the KV-cache format."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True),
-        click.option("--prompt", type=click.IntRange(min=1), default=1024, show_default=True),
-        click.option("--generate", type=click.IntRange(min=0), default=16, show_default=True),
+        click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=1, show_default=True),
+        click.option("--prompt", type=click.IntRange(1, MAX_TOKENS), default=1024,
+                     show_default=True),
+        click.option("--generate", type=click.IntRange(0, MAX_TOKENS), default=16,
+                     show_default=True),
         click.option("--metric", type=click.Choice(["total", "prefill", "decode"]),
                      default=None, help="Latency objective (default: the workload's)."),
         click.option("--budget-latency", default=None,
@@ -89,7 +101,8 @@ def _common(f: Callable) -> Callable:
         click.option("--law", default="plas", show_default=True,
                      type=click.Choice(["plas", "chinchilla", "chinchilla-epoch",
                                         "moe-granular"]), help="Loss law."),
-        click.option("--tokens", type=float, default=10e9, show_default=True,
+        click.option("--tokens", type=Finite(), default=10e9,
+                     show_default=True,
                      help="Training tokens (> 0) for the token-dependent laws; the plas law "
                           "holds at 10B only and refuses any other value."),
         click.option("--objectives", default=None,
@@ -97,9 +110,9 @@ def _common(f: Callable) -> Callable:
         click.option("--method", type=click.Choice(["auto", "grid", "lhs", "nsga2"]),
                      default="auto", show_default=True,
                      help="auto: enumerate small grids, NSGA-II otherwise."),
-        click.option("--pop", "pop_size", type=click.IntRange(min=4), default=100,
+        click.option("--pop", "pop_size", type=click.IntRange(4, MAX_POP), default=100,
                      show_default=True, help="NSGA-II population."),
-        click.option("--generations", type=click.IntRange(min=1), default=50,
+        click.option("--generations", type=click.IntRange(1, 100_000), default=50,
                      show_default=True, help="NSGA-II generations."),
         click.option("--paper-model", is_flag=True,
                      help="The source paper's pure roofline (efficiency 1, no overheads)."),
@@ -113,7 +126,7 @@ def _common(f: Callable) -> Callable:
                      help="Dask scheduler address (tcp://HOST:PORT) for evaluation batches."),
         click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
                      help="Front rows printed on stdout."),
-        click.option("--robustness", type=click.IntRange(min=1), default=None, metavar="N",
+        click.option("--robustness", type=click.IntRange(1, MAX_DRAWS), default=None, metavar="N",
                      help="Re-score the final front under N draws of the chip's uncertain "
                           "numbers and the prediction error; write front_robustness.csv "
                           "(front_share: how often each design stays on the front)."),
@@ -132,24 +145,64 @@ def _resolve(kw: dict[str, Any], command: str) -> dict[str, Any]:
     if kw.get("resume") is None:
         return kw
     cfg = Path(kw["resume"]) / "config.json"
-    try:
-        saved = json.loads(cfg.read_text())["inputs"]["cli"]
-    except FileNotFoundError:
-        raise UserError(f"{cfg}: not found; --resume needs the directory of an earlier run") \
-            from None
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise UserError(f"{cfg}: not a chipdse search run ({exc})") from None
+    if not cfg.is_file():
+        raise UserError(f"{cfg}: not found; --resume needs the directory of an earlier run")
+    data = load_json(cfg)
+    saved = data.get("inputs") if isinstance(data, dict) else None
+    saved = saved.get("cli") if isinstance(saved, dict) else None
+    if not isinstance(saved, dict) or not isinstance(saved.get("options"), dict):
+        raise UserError(f"{cfg}: inputs.cli.options: missing; not the config.json of a chipdse "
+                        "search run")
     if saved.get("command") != command:
-        raise UserError(f"{cfg}: that run was 'chipdse {saved.get('command')}', "
-                        f"not 'chipdse {command}'")
-    out = {**saved["options"], **{k: kw[k] for k in _RUNTIME}}
+        raise UserError(f"{cfg}: inputs.cli.command: that run was "
+                        f"'chipdse {str(saved.get('command'))[:40]}', not 'chipdse {command}'")
+    options = _checked_options(cfg, saved["options"], kw)
+    out = {**options, **{k: kw[k] for k in _RUNTIME}}
     out["output"] = Path(kw["resume"])
+    return out
+
+
+def _checked_options(cfg: Path, options: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    """The saved options of a run, each converted and checked as its command-line flag is: a
+    config.json edited by hand (or by someone else) is held to the CLI's rules."""
+    ctx = click.get_current_context()
+    # --power-mode is folded into --chip (NAME@MODE) before the options are saved.
+    params = {p.name: p for p in ctx.command.params
+              if p.name not in _RUNTIME and p.name != "power_mode"}
+    missing = sorted(set(params) - set(options) - {"seed"})
+    if missing:
+        raise UserError(f"{cfg}: inputs.cli.options: missing {', '.join(missing)}")
+    unknown = sorted(set(options) - set(params) - set(_RUNTIME))
+    if unknown:
+        raise UserError(f"{cfg}: inputs.cli.options: unknown option "
+                        f"{', '.join(excerpt(u) for u in unknown)}")
+    out = {}
+    for name, value in options.items():
+        p = params.get(name)
+        if p is None or value is None:
+            out[name] = value
+            continue
+        try:
+            if p.multiple or p.nargs != 1:
+                if not isinstance(value, list):
+                    raise click.BadParameter(f"{excerpt(value)} is not a list")
+                out[name] = tuple(p.type.convert(v, p, ctx) for v in value)
+            else:
+                out[name] = p.type.convert(value, p, ctx)
+        except click.BadParameter as exc:
+            raise UserError(f"{cfg}: inputs.cli.options.{name}: {exc.message}") from None
     return out
 
 
 def _problem_inputs(kw: dict[str, Any]):
     from chipdse.api import make_precision
     from chipdse.search import WORKLOADS, Budgets, Workload
+    from chipdse.search.laws import check_tokens
+
+    try:
+        check_tokens(kw["tokens"], kw["law"])
+    except UserError as exc:
+        raise UserError(f"--tokens: {exc}") from None
 
     base, default_budget = WORKLOADS[kw["workload"]]
     w, a, k = _PRECISIONS[kw["precision"]]
@@ -164,8 +217,15 @@ def _problem_inputs(kw: dict[str, Any]):
         power_w=_quantity(kw.get("budget_power"), "w", "--budget-power"),
         area_mm2=_quantity(kw.get("budget_area"), "mm2", "--budget-area"))
     objectives = None
-    if kw["objectives"]:
-        objectives = tuple(o.strip() for o in kw["objectives"].split(",") if o.strip())
+    if kw["objectives"] is not None:
+        names = [o.strip() for o in kw["objectives"].split(",")]
+        if not all(names):
+            raise UserError(f"--objectives: {kw['objectives']!r} has an empty name (give a "
+                            "comma-separated list such as loss,latency_s)")
+        twice = sorted({o for o in names if names.count(o) > 1})
+        if twice:
+            raise UserError(f"--objectives: {', '.join(twice)} given more than once")
+        objectives = tuple(names)
     return workload, budgets, objectives
 
 
@@ -173,6 +233,8 @@ def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any])
     from chipdse.search import run_search
 
     out = kw["output"]
+    if out is not None:
+        io.prepare_dir(out)  # before the work, not after it
     progress = lambda msg: click.echo(msg, err=True)  # noqa: E731
     res = run_search(problem, method=kw["method"], pop_size=kw["pop_size"],
                      generations=kw["generations"], seed=kw["seed"], run_dir=out,
@@ -191,7 +253,6 @@ def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any])
     click.echo(f"{len(front)} Pareto designs of {len(res.frame)} evaluated "
                f"({res.method}, {res.elapsed_s:.2f} s)", err=True)
     if kw.get("robustness"):
-        from chipdse import io
         from chipdse.search.robustness import front_robustness, robustness_summary
 
         rob = front_robustness(problem, res, kw["robustness"], kw["seed"])

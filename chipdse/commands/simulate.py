@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from chipdse import io
 from chipdse.commands.common import (
     FORMATS,
+    Finite,
     chip_with_mode,
     emit,
     format_option,
@@ -18,6 +20,7 @@ from chipdse.commands.common import (
     seed_option,
 )
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
 from microarch.units import UnitError, parse_quantity
 
 _SUMMARY_COLUMNS = ("stream", "requests", "completed", "latency_mean_s", "latency_p50_s",
@@ -35,7 +38,7 @@ def _time(value: str, option: str) -> float:
         except UnitError as exc:
             raise UserError(f"{option}: {exc}") from None
     if not math.isfinite(s):
-        raise UserError(f"{option}: must be a finite time, got {value!r}")
+        raise UserError(f"{option}: must be a finite time, got {excerpt(value)}")
     return s
 
 
@@ -45,7 +48,7 @@ def _seconds(value: str | None, option: str) -> float | None:
         return None
     s = _time(value, option)
     if not s > 0:
-        raise UserError(f"{option}: must be > 0 s, got {value!r}")
+        raise UserError(f"{option}: must be > 0 s, got {excerpt(value)}")
     return s
 
 
@@ -72,11 +75,11 @@ def _share(value: float | None, option: str) -> float | None:
 @format_option
 @click.option("--phase-mode", type=click.Choice(["fixed", "static", "reconfigurable"]),
               default=None, help="Override the chip's phase-resource mode.")
-@click.option("--prefill-compute-share", type=float, default=None,
+@click.option("--prefill-compute-share", type=Finite(0.0, 1.0), default=None,
               help="Prefill partition's share of the compute (static / reconfigurable).")
-@click.option("--prefill-bandwidth-share", type=float, default=None,
+@click.option("--prefill-bandwidth-share", type=Finite(0.0, 1.0), default=None,
               help="Prefill partition's share of the DRAM bandwidth.")
-@click.option("--prefill-sram-share", type=float, default=None,
+@click.option("--prefill-sram-share", type=Finite(0.0, 1.0), default=None,
               help="Prefill partition's share of the on-chip SRAM.")
 @click.option("--reconfiguration-latency", default=None, metavar="S",
               help="Time to change the split of a reconfigurable chip (e.g. '50 us').")
@@ -115,6 +118,7 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
     from chipdse.sim import SimOptions
     from chipdse.sim import simulate as run_simulation
 
+    io.prepare_dir(outdir)  # before the work, not after it
     chip = chip_with_mode(chip, power_mode)
 
     changes: dict = {}

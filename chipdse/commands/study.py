@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from chipdse import api
+from chipdse import api, io
 from chipdse.commands.common import emit, seed_option
+from chipdse.errors import UserError
 
 
 @click.group("study")
@@ -32,6 +33,10 @@ def list_cmd(fmt: str) -> None:
 def run_cmd(name: str, output: Path, quick: bool, seed: int) -> None:
     """Run one study (or `all`), writing results.csv, PNGs, verdict.md and config.json."""
     names = [n for n, _ in api.list_studies()] if name == "all" else [name]
+    known = {n for n, _ in api.list_studies()}
+    if name != "all" and name not in known:
+        raise UserError(f"unknown study {name!r} (known: {', '.join(sorted(known))})")
+    io.prepare_dir(output)  # before the work, not after it
     for n in names:
         t0 = time.perf_counter()
         res = api.study(n, output / n if name == "all" else output, quick=quick, seed=seed)

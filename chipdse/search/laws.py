@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
 from workloads.model import PLAS_VOCAB_SIZE
 
 __all__ = ["LossLaw", "FitResult", "LAWS", "get_law", "perplexity", "loss_from_perplexity",
@@ -126,7 +127,7 @@ class LossLaw:
     def _inputs(self, values: Mapping[str, Array]) -> dict[str, np.ndarray]:
         missing = [k for k in self.inputs if k not in values]
         if missing:
-            raise UserError(f"loss law {self.name!r} needs inputs {', '.join(missing)}")
+            raise UserError(f"loss law {excerpt(self.name)} needs inputs {', '.join(missing)}")
         return {k: np.asarray(values[k], dtype=float) for k in self.inputs}
 
     def predict(self, values: Mapping[str, Array] | None = None, **kw: Array) -> np.ndarray:
@@ -173,7 +174,7 @@ class LossLaw:
         """A copy with (some) coefficients replaced."""
         unknown = set(coefficients) - set(self.coefficients)
         if unknown:
-            raise UserError(f"loss law {self.name!r} has no coefficient(s) "
+            raise UserError(f"loss law {excerpt(self.name)} has no coefficient(s) "
                             f"{', '.join(sorted(unknown))}")
         return dataclasses.replace(self, coefficients={**self.coefficients, **coefficients},
                                    name=name or self.name, source=source or self.source)
@@ -217,7 +218,7 @@ def get_law(name: str | LossLaw) -> LossLaw:
     if isinstance(name, LossLaw):
         return name
     if name not in LAWS:
-        raise UserError(f"unknown loss law {name!r} (known: {', '.join(LAWS)})")
+        raise UserError(f"unknown loss law {excerpt(name)} (known: {', '.join(LAWS)})")
     return LAWS[name]
 
 
@@ -227,7 +228,7 @@ def check_tokens(tokens: Array, law: str | LossLaw | None = None) -> None:
     at: such a law would silently ignore any other value."""
     t = np.asarray(tokens, dtype=float)
     if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise UserError(f"training tokens must be a finite number > 0, got {tokens!r}")
+        raise UserError(f"training tokens must be a finite number > 0, got {excerpt(tokens)}")
     if law is None:
         return
     law = get_law(law)
@@ -318,13 +319,13 @@ def _columns(frame: pd.DataFrame, law: LossLaw, file: str) -> dict[str, np.ndarr
     for name in law.inputs:
         col = next((c for c in _ALIASES.get(name, (name,)) if c in frame.columns), None)
         if col is None:
-            raise UserError(f"{file}: missing column {name!r} (accepted names: "
+            raise UserError(f"{file}: missing column {excerpt(name)} (accepted names: "
                             f"{', '.join(_ALIASES.get(name, (name,)))}) for law {law.name!r}")
         v = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
         if np.any(~np.isfinite(v)) or np.any(v <= 0):
             row = int(np.flatnonzero(~np.isfinite(v) | (v <= 0))[0])
             raise UserError(f"{file}: column {col!r} row {row + 1}: expected a positive number, "
-                            f"got {frame[col].iloc[row]!r}")
+                            f"got {excerpt(frame[col].iloc[row])}")
         out[name] = v
     return out
 
@@ -340,7 +341,7 @@ def _target(frame: pd.DataFrame, file: str) -> np.ndarray:
         raise UserError(f"{file}: needs a 'loss' or a 'perplexity' column")
     if np.any(~np.isfinite(y)):
         row = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise UserError(f"{file}: column {col!r} row {row + 1}: not a valid number")
+        raise UserError(f"{file}: column {excerpt(col)} row {row + 1}: not a valid number")
     return y
 
 
@@ -368,7 +369,7 @@ def fit_law(data: pd.DataFrame, law: str | LossLaw = "plas", holdout: float = 0.
     free = [k for k in base.coefficients if k not in fixed]
     if n < len(free) + 1:
         raise UserError(f"{file}: {n} rows cannot fit {len(free)} coefficients of "
-                        f"{base.name!r} (need at least {len(free) + 1})")
+                        f"{excerpt(base.name)} (need at least {len(free) + 1})")
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
     n_hold = int(round(holdout * n)) if holdout > 0 else 0

@@ -24,12 +24,16 @@ from chipdse.search import methods
 from chipdse.search.recheck import recheck_front, simulate_request
 from chipdse.search.result import SearchResult, results_frame
 from chipdse.search.state import Archive, concat_scores, fingerprint, has_state, read_state
+from microarch.excerpt import excerpt
 
 __all__ = ["run_search"]
 
 
 def _score_chunk(problem, X: np.ndarray) -> dict[str, np.ndarray]:
     return problem.score(X)
+
+
+SCHEDULER_SCHEMES = ("tcp", "tls", "inproc")  # the transports chipdse is tested on
 
 
 def _check_scheduler_address(address: str) -> None:
@@ -40,11 +44,13 @@ def _check_scheduler_address(address: str) -> None:
 
     try:
         scheme, loc = parse_address(address)
+        if scheme not in SCHEDULER_SCHEMES:
+            raise ValueError(f"scheme {scheme!r} is not one of {', '.join(SCHEDULER_SCHEMES)}")
         get_backend(scheme)
         if scheme != "inproc":
             parse_host_port(loc)
     except ValueError as exc:
-        raise UserError(f"{address!r} is not a Dask scheduler address (expected "
+        raise UserError(f"{excerpt(address)} is not a Dask scheduler address (expected "
                         f"tcp://HOST:PORT): {exc}") from None
 
 
@@ -112,7 +118,7 @@ def run_search(problem, method: str = "auto", pop_size: int = 100,
     also evaluates every one-step neighbour of its final front.
     """
     if method not in methods.METHODS:
-        raise UserError(f"unknown method {method!r} (known: {', '.join(methods.METHODS)})")
+        raise UserError(f"unknown method {excerpt(method)} (known: {', '.join(methods.METHODS)})")
     if method == "auto":
         method = "grid" if problem.grid_size <= grid_limit else "nsga2"
     if pop_size < 4 or generations < 1:
@@ -126,8 +132,9 @@ def run_search(problem, method: str = "auto", pop_size: int = 100,
     fp = fingerprint(cfg)
     state, archive = None, Archive()
     if rdir is not None:
+        io.remove_orphans(rdir)
         if resume:
-            saved = read_state(rdir, fp)
+            saved = read_state(rdir, fp, problem.sizes)
             if saved is None:
                 say(f"no saved state in {rdir}; starting a new run")
             else:

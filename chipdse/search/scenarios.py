@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
 from workloads.precision import Precision
 
 __all__ = ["Workload", "WORKLOADS", "Budgets", "OBJECTIVES"]
@@ -40,10 +41,10 @@ class Workload:
 
     def __post_init__(self) -> None:
         if self.decode not in ("mean", "exact"):
-            raise UserError(f"decode costing must be 'mean' or 'exact', got {self.decode!r}")
+            raise UserError(f"decode costing must be 'mean' or 'exact', got {excerpt(self.decode)}")
         if self.metric not in ("total", "prefill", "decode"):
             raise UserError(f"latency metric must be total, prefill or decode, got "
-                            f"{self.metric!r}")
+                            f"{excerpt(self.metric)}")
         if self.batch < 1 or self.prompt < 1 or self.generate < 0:
             raise UserError("batch and prompt must be >= 1 and generate >= 0")
 
@@ -87,7 +88,7 @@ class Budgets:
                 ok = False
             if not ok:
                 raise UserError(f"budget {name} must be a finite number > 0 ({unit}), "
-                                f"got {v!r}")
+                                f"got {excerpt(v)}")
             object.__setattr__(self, name, float(v))
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
 from microarch.template import VARIABLES as CHIP_VARIABLES
 from workloads.model import PLAS_VOCAB_SIZE
 from workloads.ops import ArchArrays
@@ -44,7 +45,7 @@ class Variable:
 
     def __post_init__(self) -> None:
         if len(self.options) < 1:
-            raise UserError(f"variable {self.name!r} needs at least one option")
+            raise UserError(f"variable {excerpt(self.name)} needs at least one option")
         object.__setattr__(self, "options", tuple(self.options))
 
     @property

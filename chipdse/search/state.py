@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ import numpy as np
 
 from chipdse import io
 from chipdse.errors import UserError
+from microarch.excerpt import excerpt
+from microarch.schema import SpecError, load_json
 
 __all__ = ["STATE_FILES", "STATE_VERSION", "Archive", "concat_scores", "fingerprint",
            "write_state", "read_state", "has_state"]
@@ -105,27 +109,69 @@ def has_state(run_dir: Path) -> bool:
     return (run_dir / _META).exists()
 
 
-def read_state(run_dir: Path, fp: str) -> tuple[dict[str, Any], Archive] | None:
+# What each saved field must be (a damaged or hand-edited state is refused, not half-used).
+_INT_FIELDS = ("generation", "round", "stable", "archive_rows")
+
+
+def _bad_meta(meta: dict[str, Any]) -> str | None:
+    """The first field of a saved state that is not what the search wrote, or None."""
+    for k in _INT_FIELDS:
+        if k in meta and (isinstance(meta[k], bool) or not isinstance(meta[k], int)
+                          or meta[k] < 0):
+            return k
+    if "elapsed_s" in meta and not (isinstance(meta["elapsed_s"], (int, float))
+                                    and math.isfinite(meta["elapsed_s"])):
+        return "elapsed_s"
+    h = meta.get("history", [])
+    if not (isinstance(h, list) and all(isinstance(x, dict) for x in h)):
+        return "history"
+    s = meta.get("hv_scale")
+    if s is not None and not (isinstance(s, dict) and all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+            for v in s.values())):
+        return "hv_scale"
+    r = meta.get("rng_state")
+    if r is not None:
+        try:
+            np.random.default_rng().bit_generator.state = r
+        except (TypeError, ValueError, KeyError):
+            return "rng_state"
+    return None
+
+
+def read_state(run_dir: Path, fp: str, sizes: Any = None
+               ) -> tuple[dict[str, Any], Archive] | None:
     """The saved (meta, archive) of ``run_dir``, None if it holds none; a state saved with
-    other settings, by another version or damaged is one clear error."""
+    other settings, by another version or damaged is one clear error. ``sizes``: the number
+    of options of each search variable, to check the saved designs against."""
     p = run_dir / _META
     if not p.is_file():
         return None
     try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
+        meta = load_json(p)
+    except SpecError as exc:
+        raise UserError(f"{exc}; start a new run") from None
+    try:
         with np.load(run_dir / _ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"{p}: cannot read the saved search state ({exc})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{run_dir / _ARRAYS}: cannot read the saved search state "
+                        f"({excerpt(str(exc))}); start a new run") from None
     if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
         raise UserError(f"{p}: saved by another chipdse version; start a new run")
     if meta.get("fingerprint") != fp:
         raise UserError(f"{p}: the run was started with different settings (problem, method, "
                         "population, generations or seed); resume with the same ones")
     X = arrays.pop("X", None)
-    if X is None or len(X) != meta.get("archive_rows"):
-        raise UserError(f"{p}: the saved archive does not match its state file; start a new "
-                        "run")
+    if (X is None or X.ndim != 2 or X.dtype.kind not in "iu" or len(X) != meta.get(
+            "archive_rows") or (sizes is not None and (X.shape[1] != len(sizes) or (
+            len(X) and ((X < 0).any() or (X >= np.asarray(sizes)).any()))))
+            or any(np.shape(v)[:1] != (len(X),) for v in arrays.values())):
+        raise UserError(f"{p}: the saved archive does not match its state file or the search "
+                        "space; start a new run")
+    bad = _bad_meta(meta)
+    if bad:
+        raise UserError(f"{p}: {bad}: damaged; start a new run")
     archive = Archive()
     if len(X):
         archive.add(X, {k.split(":", 1)[1]: v for k, v in arrays.items()})

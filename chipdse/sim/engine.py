@@ -54,6 +54,7 @@ from chipdse.sim.plan import (
 )
 from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, Slot
 from microarch.chip import Chip, PhaseMode
+from microarch.excerpt import excerpt
 from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
 from workloads.precision import Precision
 from workloads.trace import Stream, Trace
@@ -105,14 +106,14 @@ class SimOptions:
             raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
         if self.reconfig_policy not in RECONFIG_POLICIES:
             raise UserError(f"reconfig_policy must be one of {', '.join(RECONFIG_POLICIES)}, "
-                            f"got {self.reconfig_policy!r}")
+                            f"got {excerpt(self.reconfig_policy)}")
         q = self.priority_share
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 < q <= 1.0:
-            raise UserError(f"priority_share must be a number in (0.5, 1], got {q!r}")
+            raise UserError(f"priority_share must be a number in (0.5, 1], got {excerpt(q)}")
         if self.kv_overflow not in ("spill", "wait"):
             raise UserError(f"kv_overflow must be 'spill' or 'wait', got {self.kv_overflow!r}")
         if self.util_bin_s is not None and not self.util_bin_s > 0:
-            raise UserError(f"util_bin_s must be > 0, got {self.util_bin_s!r}")
+            raise UserError(f"util_bin_s must be > 0, got {excerpt(self.util_bin_s)}")
         if isinstance(self.max_operators, bool) or not isinstance(self.max_operators, int) \
                 or self.max_operators < 1:
             raise UserError(f"max_operators must be an integer >= 1, got {self.max_operators!r}")
@@ -149,18 +150,18 @@ class Simulator:
                  cost_options: CostOptions = CostOptions()):
         missing = trace.missing_models()
         if missing:
-            raise UserError(f"trace {trace.name!r}: stream(s) {', '.join(missing)} name no "
+            raise UserError(f"trace {excerpt(trace.name)}: stream(s) {', '.join(missing)} name no "
                             "language model; pass one (--model)")
         if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s)
                 and duration_s > 0):
             raise UserError(f"duration must be a finite number of seconds > 0, "
-                            f"got {duration_s!r}")
+                            f"got {excerpt(duration_s)}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+            raise UserError(f"seed must be an integer >= 0, got {excerpt(seed)}")
         lat = chip.phase.reconfiguration_latency_s
         if not (math.isfinite(lat) and lat >= 0):
             raise UserError(f"{chip.name}: reconfiguration latency must be a finite time >= 0, "
-                            f"got {lat!r}")
+                            f"got {excerpt(lat)}")
         self.chip, self.trace, self.precision = chip, trace, precision
         self.duration_s, self.seed = float(duration_s), int(seed)
         self.options, self.cost_options = options, cost_options
@@ -200,7 +201,7 @@ class Simulator:
             try:
                 n = s.frame_count(d)
             except ValueError as exc:
-                raise UserError(f"trace {self.trace.name!r}: {exc}; shorten the duration") \
+                raise UserError(f"trace {excerpt(self.trace.name)}: {exc}; shorten the duration") \
                     from None
             if n == 0:
                 raise UserError(
@@ -227,7 +228,7 @@ class Simulator:
         raise UserError(
             f"trace {self.trace.name!r}: {c(total)} operators to simulate exceed the limit of "
             f"{limit:,} (~{limit * BYTES_PER_OPERATOR / 1e9:.0f} GB of memory); stream "
-            f"{s.name!r} alone has {c(frames[big])} frames x {per[big]:,} operators "
+            f"{excerpt(s.name)} alone has {c(frames[big])} frames x {per[big]:,} operators "
             f"({s.request.prefill_tokens:,} prompt, {s.request.action_tokens:,} action tokens): "
             "shorten the duration (--duration) or use fewer tokens, cameras or a lower rate "
             "(or raise --max-operators)")
@@ -273,7 +274,7 @@ class Simulator:
     def _check_kv_fits(self) -> None:
         for w in self.work:
             if w.kv_need_bytes > self.kv.dram_capacity_bytes + self.kv.sram_capacity_bytes:
-                raise UserError(f"stream {w.stream.name!r}: its KV cache "
+                raise UserError(f"stream {excerpt(w.stream.name)}: its KV cache "
                                 f"({w.kv_need_bytes / 1e9:.3g} GB) does not fit in memory")
             if (self.options.kv_overflow == "wait" and self.kv.sram is not None
                     and w.kv_need_bytes > self.kv.sram_capacity_bytes):

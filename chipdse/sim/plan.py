@@ -121,7 +121,7 @@ def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"operator {ops[i].name}: count {ops[i].count} != layers {n_layers}")
     order = np.array(head + body * n_layers + tail, dtype=np.int64)
     layer = np.concatenate([np.full(len(head), -1), np.repeat(np.arange(n_layers), len(body)),
-                            np.full(len(tail), -1)]).astype(np.int16)
+                            np.full(len(tail), -1)]).astype(np.int32)
     return order, layer
 
 
@@ -183,8 +183,8 @@ def build_stages(request: VLARequest, precision: Precision, names: OpNames,
             ids = np.array([names(o.name) for o in s.ops], dtype=np.int32)[s.order]
             op_id.append(np.tile(ids, s.steps))
             layer.append(np.tile(s.layer, s.steps))
-            step.append(np.repeat(np.arange(s.steps, dtype=np.int16), s.order.size)
-                        if s.phase == "decode" else np.full(s.order.size, -1, dtype=np.int16))
+            step.append(np.repeat(np.arange(s.steps, dtype=np.int32), s.order.size)
+                        if s.phase == "decode" else np.full(s.order.size, -1, dtype=np.int32))
             phase.append(np.full(s.n_ops, PHASES.index(s.phase), dtype=np.int8))
         stages.append(Stage(cls, segs, np.concatenate(op_id), np.concatenate(layer),
                             np.concatenate(step), np.concatenate(phase)))

@@ -14,6 +14,7 @@ from chipdse.errors import UserError
 from chipdse.sim.engine import SimOptions, Simulator
 from chipdse.sim.results import SimResult, build_result
 from microarch.chip import Chip, PhaseMode
+from microarch.excerpt import excerpt
 from microarch.loader import load_chip
 from workloads.loader import load_model
 from workloads.model import ModelArch
@@ -33,7 +34,7 @@ def with_phase(chip: Chip, mode: str | PhaseMode | None = None, **changes: Any) 
     if lat is not None and not (isinstance(lat, (int, float)) and math.isfinite(lat)
                                 and lat >= 0):
         raise UserError(f"{chip.name}: reconfiguration latency must be a finite time >= 0 s, "
-                        f"got {lat!r}")
+                        f"got {excerpt(lat)}")
     if mode is not None:
         try:
             changes["mode"] = PhaseMode(mode)
