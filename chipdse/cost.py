@@ -377,7 +377,19 @@ def _grouped_row_tiles(op: Op, tile_m: Array, per_expert: bool = False) -> Array
     if all(isinstance(a, float) for a in args):
         tiles, touched = _grouped_row_tiles_cached(*args)
     else:
-        tiles, touched = _grouped_row_tiles_of(*args)
+        # A population holds few distinct (experts, top-k, skew, tokens, tile) tuples: cost
+        # each once (the sum is per element, so the result is the same).
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        flat = np.stack([np.broadcast_to(np.asarray(a, dtype=float), shape).ravel()
+                         for a in args], axis=1)
+        uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+        if len(uniq) < len(flat):
+            t_u, n_u = _grouped_row_tiles_of(*uniq.T)
+            inverse = inverse.reshape(-1)
+            tiles = np.asarray(t_u)[inverse].reshape(shape)
+            touched = np.asarray(n_u)[inverse].reshape(shape)
+        else:
+            tiles, touched = _grouped_row_tiles_of(*args)
     return tiles / np.maximum(touched, 1e-30) if per_expert else tiles
 
 
