@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench_analytic", "bench_sim", "bench_search", "bench_uncertainty"]
+MODULES = ["bench_cli", "bench_analytic", "bench_sim", "bench_search", "bench_dask",
+           "bench_uncertainty"]
 
 
 def main(argv: list[str]) -> int:

@@ -1,12 +1,14 @@
-"""Speed and memory of the discrete-event simulator.
+"""Speed and memory of the discrete-event simulator, in process (``bench_cli`` times the
+command end to end).
 
 Target (chipdse issue 3): 10 s of ``vla-drive-10hz`` (100 frames: 6-camera ViT-L/14 encoder,
 1024-token prefill, 16 action tokens) with Qwen2.5-0.5B on Jetson AGX Orin 64GB in at most 2 s
 of wall time on one core and under 500 MB. Reported: wall time of ``chipdse.sim.simulate``
-(engine + event log + statistics), cold (first call in the process) and warm, operators per
-second, peak traced Python/numpy memory (tracemalloc) and the process's peak RSS, and the time
-to write the run directory (CSV, Perfetto JSON, PNG). Also the three phase modes on the same
-trace.
+(engine + batch log + tables), cold (first call in the process) and warm, operators per
+second, peak traced Python/numpy memory (tracemalloc) and the process's peak RSS; the time to
+write the run directory at each output detail (event summary or every operator to Parquet,
+trace per phase or per operator, the timeline PNG); and a round-robin run, where nearly every
+operator is its own batch. Also the three phase modes on the same trace.
 """
 
 from __future__ import annotations
@@ -55,17 +57,33 @@ def bench_speed() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    print(f"memory: peak traced {peak / 1e6:.1f} MB during simulate; process peak RSS "
-          f"{rss:.0f} MB (interpreter and libraries included); event log "
-          f"{r.events.memory_usage(deep=True).sum() / 1e6:.1f} MB")
+    print(f"memory: peak traced {peak / 1e6:.1f} MB during simulate; process peak RSS so far "
+          f"{rss:.0f} MB (interpreter, libraries and earlier benchmarks in this process); "
+          f"batch log {r.log.rec.nbytes / 1e3:.1f} kB for {r.totals['batches']:,} batches")
 
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        r.write(d)
-        dt = time.perf_counter() - t0
-        sizes = {f: os.path.getsize(os.path.join(d, f)) / 1e6 for f in os.listdir(d)}
-    print(f"writing the run directory: {dt:.2f} s ("
-          + ", ".join(f"{k} {v:.1f} MB" for k, v in sorted(sizes.items())) + ")")
+    for label, kw in (("defaults (event summary, trace per phase at this size)", {}),
+                      ("every operator to events.parquet", {"events": "full"}),
+                      ("trace.json per operator", {"trace": "operator"}),
+                      ("timeline.png", {"events": "none", "trace": "none", "plot": True})):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            r.write(d, **kw)
+            dt = time.perf_counter() - t0
+            sizes = {f: os.path.getsize(os.path.join(d, f)) / 1e6 for f in os.listdir(d)}
+        print(f"writing the run directory, {label}: {dt:.2f} s ("
+              + ", ".join(f"{k} {v:.1f} MB" for k, v in sorted(sizes.items())) + ")",
+              flush=True)
+
+
+def bench_contended() -> None:
+    from chipdse.sim import SimOptions
+
+    t0 = time.perf_counter()
+    r = simulate(CHIP, MODEL, TRACE, duration_s=2.0, options=SimOptions(policy="round-robin"))
+    dt = time.perf_counter() - t0
+    print(f"round-robin, 2 s of {TRACE}: {r.totals['operators']:,} operators in "
+          f"{r.totals['batches']:,} batches, {dt:.2f} s (engine {r.totals['engine_wall_s']:.2f}"
+          f" s)", flush=True)
 
 
 def bench_modes() -> None:
@@ -82,6 +100,7 @@ def bench_modes() -> None:
 
 def main() -> None:
     bench_speed()
+    bench_contended()
     bench_modes()
 
 

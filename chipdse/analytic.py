@@ -7,6 +7,8 @@ attending over ``prompt + i`` cached tokens plus its own. ``decode="exact"`` cos
 (what the simulator does, to the last bit); ``decode="mean"`` costs one step at the mean context,
 which is exact whenever each operator's time is affine in the context over the run (no KV-SRAM
 spill boundary and no compute/memory switch inside the generation) and is what large sweeps use.
+Hybrid models are evaluated by the same code: their operator lists (:mod:`workloads.ops`) carry
+the layer counts of each mixer, and their recurrent state is part of the KV store.
 """
 
 from __future__ import annotations
@@ -95,7 +97,12 @@ def activation_workspace_bytes(a: ArchArrays, p: Precision, batch: Array, tokens
     """Peak activation workspace of a pass: the widest intermediate (FFN or logits) plus the
     residual stream, all tokens of the batch."""
     ff = np.maximum(a.d_ff, a.top_k * a.d_ff_expert) * (a.ffn_matrices - 1.0)
-    return batch * tokens * (np.maximum(ff, a.d_q + 2 * a.d_kv) + 2 * a.d_model) \
+    proj = a.d_q + 2 * a.d_kv
+    if a.is_hybrid:  # the widest mixer projection (gated queries, Gated DeltaNet, Mamba-2)
+        proj = np.maximum(np.maximum(proj + np.where(a.attn_gate, a.d_q, 0.0),
+                                     np.where(a.n_gdn_layers > 0, a.gdn_in_width, 0.0)),
+                          np.where(a.n_mamba_layers > 0, a.mamba_in_width, 0.0))
+    return batch * tokens * (np.maximum(ff, proj) + 2 * a.d_model) \
         * p.a.bytes_per_element + batch * a.vocab_size * _LOGIT_BYTES
 
 
@@ -164,7 +171,7 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
         raise ValueError(f"decode must be 'exact' or 'mean', got {excerpt(decode)}")
     a = _as_arch(model)
     cp = _as_params(chip, options)
-    fields = [getattr(a, f) for f in a.__dataclass_fields__ if f != "causal"]
+    fields = [getattr(a, f) for f in a.__dataclass_fields__ if f not in ("causal", "pattern")]
     fields += [getattr(cp, f.name) for f in cp.__dataclass_fields__.values()
                if f.name not in ("name", "matrix_ops_per_s", "matrix_j_per_op")]
     fields += list(cp.matrix_ops_per_s.values()) + [batch, prompt]
@@ -182,9 +189,9 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
             batch=batch, weights_bytes=_concat([p.weights_bytes for p in parts]),
             kv_cache_bytes=_concat([p.kv_cache_bytes for p in parts]),
             memory_bytes=_concat([p.memory_bytes for p in parts]),
-            dram_capacity_bytes=_concat([np.broadcast_to(p.dram_capacity_bytes,
-                                                         np.shape(p.memory_bytes))
-                                         for p in parts]))
+            # Either may be the one that varies (a fixed model on many chips, or one chip).
+            dram_capacity_bytes=_concat([np.broadcast_to(p.dram_capacity_bytes, np.broadcast_shapes(
+                np.shape(p.memory_bytes), np.shape(p.dram_capacity_bytes))) for p in parts]))
     return _evaluate(a, cp, precision, batch, prompt, generate, options, decode, with_bounds,
                      logits)
 

@@ -7,50 +7,17 @@ these functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from chipdse import accounting
 from chipdse.accounting import RequestEstimate, lone_phases, request_estimate
 from chipdse.analytic import evaluate
-from chipdse.calibrate import (
-    Calibration,
-    Validation,
-    builtin_measurements_path,
-    calibrate,
-    load_measurements,
-    validate,
-)
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
 from chipdse.errors import UserError
-from chipdse.search import (
-    LAWS,
-    WORKLOADS,
-    Budgets,
-    ChipSizingProblem,
-    CoDesignProblem,
-    PlasProblem,
-    SearchProblem,
-    SearchResult,
-    Workload,
-    dominated_share,
-    evaluate_phases,
-    fit_law,
-    fit_law_csv,
-    get_law,
-    hypervolume,
-    pareto_figure,
-    pareto_mask,
-    perplexity,
-    run_search,
-)
-from chipdse.search.laws import arch_inputs, check_tokens
-from chipdse.search.robustness import front_robustness
-from chipdse.sim import SimOptions, SimResult, simulate, with_phase
 from microarch.area import chip_area_mm2
 from microarch.chip import Chip
 from microarch.excerpt import excerpt
@@ -69,7 +36,74 @@ from workloads.ops import (
     weights_total_bytes,
 )
 from workloads.precision import Precision
-from workloads.trace import list_traces, load_trace
+from workloads.trace import Trace, list_traces, load_trace
+
+if TYPE_CHECKING:  # the names of _LAZY, for type checkers
+    import pandas as pd
+
+    from chipdse.calibrate import (
+        Calibration,
+        Validation,
+        builtin_measurements_path,
+        calibrate,
+        load_measurements,
+        validate,
+    )
+    from chipdse.search import (
+        LAWS,
+        WORKLOADS,
+        Budgets,
+        ChipSizingProblem,
+        CoDesignProblem,
+        PlasProblem,
+        SearchProblem,
+        SearchResult,
+        Workload,
+        dominated_share,
+        fit_law,
+        fit_law_csv,
+        get_law,
+        hypervolume,
+        pareto_figure,
+        pareto_mask,
+        perplexity,
+        run_search,
+    )
+    from chipdse.search.robustness import front_robustness
+    from chipdse.sim import SimOptions, SimResult, simulate, with_phase
+    from chipdse.system import SystemEstimate, estimate_system, simulate_system
+    from microarch.system import Link, System, list_systems, load_system
+
+# Names of the front door that live in heavier modules (pandas, scipy, simpy, pymoo): each is
+# imported the first time it is asked for (PEP 562), so ``chipdse estimate`` loads none of them.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("Calibration", "Validation", "builtin_measurements_path", "calibrate",
+                     "load_measurements", "validate"), "chipdse.calibrate"),
+    **dict.fromkeys(("LAWS", "WORKLOADS", "Budgets", "ChipSizingProblem", "CoDesignProblem",
+                     "PlasProblem", "SearchProblem", "SearchResult", "Workload",
+                     "dominated_share", "evaluate_phases", "fit_law", "fit_law_csv", "get_law",
+                     "hypervolume", "pareto_figure", "pareto_mask", "perplexity",
+                     "run_search"), "chipdse.search"),
+    "front_robustness": "chipdse.search.robustness",
+    **dict.fromkeys(("SimOptions", "SimResult", "simulate", "with_phase"), "chipdse.sim"),
+    **dict.fromkeys(("estimate_system", "simulate_system", "SystemEstimate"), "chipdse.system"),
+    **dict.fromkeys(("load_system", "list_systems", "System", "Link"), "microarch.system"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precision",
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
@@ -83,7 +117,9 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "CostOptions", "experts_touched", "lone_phases", "chip_area_mm2",
            "chip_peak_power_w", "STUDIES_ENTRY_POINTS", "draw", "chip_at", "uncertain_numbers",
            "prediction_error", "estimate_samples", "frame_estimate_samples", "BAND_METRICS",
-           "front_robustness"]
+           "front_robustness", "sweep", "estimate_arrays", "check_formats",
+           "format_substitutions", "estimate_system", "simulate_system", "SystemEstimate",
+           "load_system", "list_systems", "System", "Link"]
 
 
 def load_chip(chip: str | Path | Chip) -> Chip:
@@ -139,6 +175,9 @@ class Estimate:
     prefill_time_by_bound: dict
     decode_time_by_bound: dict
     power_mode: str | None = None  # the chip's power mode (None: a chip without modes)
+    # GEMM formats the chip runs in a wider format than asked ({asked: ran}), e.g. FP8 on a
+    # chip without FP8 lanes: the estimate is of the wider format's speed.
+    format_substitutions: dict = field(default_factory=dict)
     bands: dict | None = None  # metric -> (p05, p50, p95) under uncertainty (None: not drawn)
     uncertainty_samples: int | None = None
     uncertainty_seed: int | None = None
@@ -196,39 +235,64 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
                         "(use --generate 0)")
     p = precision or Precision()
     _check_formats(c, m, p)
-    lp, pre, ev = _phase_arrays(c, m, p, batch, prompt, generate, options)
-    n = max(generate, 1)
-    pre_s = _f(pre.prefill_s)
-    dec_s = _f(ev.decode.time_s) if generate else 0.0
-    pre_j = _f(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
-    dec_j = _f(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else 0.0
-    bad = [k for k, v in (("prefill_s", pre_s), ("decode_s", dec_s), ("energy_j", pre_j + dec_j))
-           if not np.isfinite(v)]
+    a = estimate_arrays(c, m, p, batch, prompt, generate, options)
+    bad = [k for k in ("prefill_s", "decode_s", "energy_j") if not np.isfinite(_f(a[k]))]
     if bad:  # a number far outside any chip's range overflowed the arithmetic
         raise UserError(f"{c.name}: the estimate of {', '.join(bad)} is not finite; a number of "
                         "the chip or model is outside any physical range")
     bands = (_bands(c, m, p, batch, prompt, generate, options, uncertainty, seed)
              if uncertainty else None)
+    one = {k: (_f(v) if k not in _TEXT_FIELDS else str(np.asarray(v).reshape(-1)[0]))
+           for k, v in a.items() if k not in ("prefill_time_by_bound", "decode_time_by_bound",
+                                               "decode_s")}
+    one["fits_in_memory"] = bool(np.asarray(a["fits_in_memory"]).reshape(-1)[0])
     return Estimate(
         chip=c.name, power_mode=c.power_mode, model=m.name, precision=p.label(), batch=batch,
-        prompt_tokens=prompt,
-        generate_tokens=generate, prefill_s=pre_s,
-        decode_s_per_token=_f(ev.decode_s_per_token) if generate else float("nan"),
-        decode_tokens_per_s=_f(ev.decode_tokens_per_s) if generate else float("nan"),
-        total_s=pre_s + dec_s, energy_j=pre_j + dec_j, prefill_energy_j=pre_j,
-        decode_energy_j_per_token=dec_j / (n * batch) if generate else float("nan"),
-        idle_energy_j=lp.prefill_idle_w * pre_s + lp.decode_idle_w * dec_s,
-        weights_bytes=_f(ev.weights_bytes), kv_cache_bytes=_f(ev.kv_cache_bytes),
-        memory_bytes=_f(ev.memory_bytes), dram_capacity_bytes=_f(ev.dram_capacity_bytes),
-        fits_in_memory=bool(np.asarray(ev.fits_in_memory).reshape(-1)[0]),
-        prefill_bottleneck=str(np.asarray(pre.prefill.bottleneck).reshape(-1)[0]),
-        decode_bottleneck=(str(np.asarray(ev.decode.bottleneck).reshape(-1)[0])
-                           if generate else "none"),
-        prefill_time_by_bound={k: _f(v) for k, v in pre.prefill.time_by_bound.items()},
-        decode_time_by_bound={k: _f(v) for k, v in ev.decode.time_by_bound.items()}
-        if generate else {},
+        prompt_tokens=prompt, generate_tokens=generate, **one,
+        format_substitutions=format_substitutions(c, p),
+        prefill_time_by_bound={k: _f(v) for k, v in a["prefill_time_by_bound"].items()},
+        decode_time_by_bound={k: _f(v) for k, v in a["decode_time_by_bound"].items()},
         bands=bands, uncertainty_samples=uncertainty, uncertainty_seed=seed if uncertainty
         else None,
+    )
+
+
+_TEXT_FIELDS = ("prefill_bottleneck", "decode_bottleneck")
+
+
+def estimate_arrays(chip: Chip, model: ModelArch, precision: Precision, batch: Any = 1,
+                    prompt: Any = 1024, generate: int = 16,
+                    options: CostOptions = CostOptions()) -> dict[str, Any]:
+    """:func:`estimate`'s numbers for many (batch, prompt) points of one chip, model,
+    precision and generate length at once (``batch`` and ``prompt`` broadcast): the
+    :class:`Estimate` fields as arrays, plus ``decode_s`` (the whole decode). :func:`estimate`
+    is this function at one point; sweeps call it per group."""
+    lp, pre, ev = _phase_arrays(chip, model, precision, batch, prompt, generate, options)
+    shape = np.broadcast(np.asarray(batch), np.asarray(prompt)).shape
+    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
+    n = max(generate, 1)
+    batch_f = b(batch)
+    pre_s = b(pre.prefill_s)
+    dec_s = b(ev.decode.time_s) if generate else b(0.0)
+    pre_j = b(pre.prefill.energy_j) + lp.prefill_idle_w * pre_s
+    dec_j = b(ev.decode.energy_j) + lp.decode_idle_w * dec_s if generate else b(0.0)
+    nan = b(np.nan)
+    text = lambda x: np.broadcast_to(np.asarray(x), shape)  # noqa: E731
+    return dict(
+        prefill_s=pre_s, decode_s=dec_s,
+        decode_s_per_token=b(ev.decode_s_per_token) if generate else nan,
+        decode_tokens_per_s=b(ev.decode_tokens_per_s) if generate else nan,
+        total_s=pre_s + dec_s, energy_j=pre_j + dec_j, prefill_energy_j=pre_j,
+        decode_energy_j_per_token=dec_j / (n * batch_f) if generate else nan,
+        idle_energy_j=lp.prefill_idle_w * pre_s + lp.decode_idle_w * dec_s,
+        weights_bytes=b(ev.weights_bytes), kv_cache_bytes=b(ev.kv_cache_bytes),
+        memory_bytes=b(ev.memory_bytes), dram_capacity_bytes=b(ev.dram_capacity_bytes),
+        fits_in_memory=np.broadcast_to(np.asarray(ev.fits_in_memory, dtype=bool), shape),
+        prefill_bottleneck=text(pre.prefill.bottleneck),
+        decode_bottleneck=text(ev.decode.bottleneck) if generate else text("none"),
+        prefill_time_by_bound={k: b(v) for k, v in pre.prefill.time_by_bound.items()},
+        decode_time_by_bound={k: b(v) for k, v in ev.decode.time_by_bound.items()}
+        if generate else {},
     )
 
 
@@ -279,6 +343,41 @@ def _check_formats(chip: Chip, model: ModelArch, p: Precision) -> None:
                             f"needed by {model.name} at {p.label()}") from None
 
 
+def format_substitutions(chip: Chip, precision: Precision) -> dict[str, str]:
+    """{asked: executed} for every GEMM format of ``precision`` that ``chip`` runs in another
+    (wider) format: the chip has no lanes of the asked one."""
+    out = {}
+    for fmt in sorted({precision.gemm_format(), precision.gemm_format(precision.head)}):
+        try:
+            ran = chip.matrix.execution_format(fmt)
+        except ValueError:
+            continue  # no format runs it at all: check_formats refuses it
+        if ran != fmt:
+            out[fmt] = ran
+    return out
+
+
+def check_formats(chip: Chip, model: ModelArch, precision: Precision) -> None:
+    """Raise :class:`UserError` when ``chip`` cannot execute a GEMM format ``precision``
+    needs for ``model``."""
+    _check_formats(chip, model, precision)
+
+
+def sweep(chips: Sequence[str], models: Sequence[str], precisions: Sequence[Precision],
+          batch: Sequence[int] = (1,), prompt: Sequence[int] = (1024,),
+          generate: Sequence[int] = (16,), options: CostOptions = CostOptions(),
+          scheduler: Any = None, systems: Sequence[str] = ()) -> pd.DataFrame:
+    """Every combination of the given chips (``NAME@MODE`` for a power mode), models,
+    precisions, batch sizes, prompt and generate lengths, one row per point, each accounted
+    as :func:`estimate` accounts it (:mod:`chipdse.sweep`; ``scheduler``: a Dask scheduler
+    address or Client; ``systems``: multi-chip systems, costed tensor parallel)."""
+    from chipdse.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(tuple(chips), tuple(models), tuple(precisions), tuple(batch),
+                     tuple(prompt), tuple(generate), systems=tuple(systems))
+    return run_sweep(spec, options, scheduler)
+
+
 def operator_table(chip: str | Path | Chip, model: str | Path | ModelArch,
                    precision: Precision | None = None, batch: int = 1, prompt: int = 1024,
                    generate: int = 16, options: CostOptions = CostOptions()) -> pd.DataFrame:
@@ -287,6 +386,8 @@ def operator_table(chip: str | Path | Chip, model: str | Path | ModelArch,
     Columns: phase, name, engine, count, flops, dram_bytes, sram_bytes, kv_bytes, time_s (per
     instance), total_s (x count), bound, intensity (ops per DRAM byte), fmt.
     """
+    import pandas as pd
+
     c, m = load_chip(chip), load_model(model)
     p = precision or Precision()
     a = ArchArrays.from_model(m)
@@ -313,14 +414,17 @@ def chip_variant(chip: str | Path | Chip, name: str | None = None, *,
                  compute_scale: float = 1.0, dram_bandwidth_scale: float = 1.0,
                  sram_scale: float = 1.0, kv_sram_bytes: float | None = None,
                  kv_sram_bandwidth_bytes_per_s: float | None = None,
+                 weight_sram_bytes: float | None = None,
                  native_moe: bool | None = None, fused_nonlinear: bool | None = None,
                  fused_conversion: bool | None = None, fused_dequant: bool | None = None,
                  dispatch_per_operator_s: float | None = None,
                  phase_mode: str | None = None, prefill_share: float | None = None,
                  reconfiguration_latency_s: float | None = None) -> Chip:
     """A what-if copy of a chip: scaled compute / DRAM bandwidth / SRAM, an added or resized
-    KV-cache SRAM, engines switched on or off, another phase policy. Unchanged fields keep
-    their sources; changed ones are recorded in ``sources`` as ``variant``."""
+    KV-cache SRAM, an added weight SRAM (a scratchpad that holds resident weights only, at
+    the chip's widest on-chip bandwidth, like an added KV SRAM), engines switched on or off,
+    another phase policy. Unchanged fields keep their sources; changed ones are recorded in
+    ``sources`` as ``variant``."""
     import dataclasses
 
     from microarch.chip import MemoryKind, MemoryLevel
@@ -358,6 +462,13 @@ def chip_variant(chip: str | Path | Chip, name: str | None = None, *,
                                   default_memory_energy("kv", c.technology.node_nm), True, 0.0))
         notes["memory.kv_sram"] = (f"variant: {kv_sram_bytes / 2**20:g} MiB KV SRAM at "
                                    f"{bw / 1e9:g} GB/s")
+    if weight_sram_bytes is not None and weight_sram_bytes > 0:
+        bw = c.sram_bandwidth_bytes_per_s
+        memory.append(MemoryLevel("weight_sram", MemoryKind.SHARED, weight_sram_bytes, bw,
+                                  default_memory_energy("shared", c.technology.node_nm), True,
+                                  1.0))
+        notes["memory.weight_sram"] = (f"variant: {weight_sram_bytes / 2**20:g} MiB weight "
+                                       f"SRAM at {bw / 1e9:g} GB/s")
     changes["memory"] = tuple(memory)
     if native_moe is not None:
         changes["sparse"] = dataclasses.replace(c.sparse, native_moe=native_moe)
@@ -423,13 +534,14 @@ def study(name: str, out_dir: str | Path, quick: bool = False, seed: int = 0):
 
 
 def frame_estimate(chip: str | Path | Chip, model: str | Path | ModelArch | None = None,
-                   trace: str | Path = "vla-drive-10hz", precision: Precision | None = None,
+                   trace: str | Path | Trace = "vla-drive-10hz",
+                   precision: Precision | None = None,
                    stream: str | None = None, options: CostOptions = CostOptions()):
     """Uncontended latency and energy of one frame (request) of a trace's stream: vision
     encoder + prefill + decode, each phase summed from the same operator costs the simulator
     uses and accounted as one request run alone (:func:`chipdse.accounting.request_estimate`).
     ``model`` fills the trace's language model where the trace leaves it open."""
-    t = load_trace(trace)
+    t = trace if isinstance(trace, Trace) else load_trace(trace)
     if model is not None:
         t = t.with_model(load_model(model))
     if t.missing_models():
@@ -480,14 +592,14 @@ def prediction_error(chip: str | Path | Chip) -> tuple[str, dict[str, float]]:
 
 
 def frame_estimate_samples(chip: str | Path | Chip, draws, model: Any = None,
-                           trace: str | Path = "vla-drive-10hz",
+                           trace: str | Path | Trace = "vla-drive-10hz",
                            precision: Precision | None = None, stream: str | None = None,
                            options: CostOptions = CostOptions()) -> dict[str, np.ndarray]:
     """:func:`frame_estimate` per draw of ``chip`` (``draws`` from :func:`draw`): arrays of
     encode_s, prefill_s, decode_s, total_s and energy_j, the prediction error applied (the
     encoder is a prefill-like pass and takes the prefill factor)."""
     c = load_chip(chip)
-    t = load_trace(trace)
+    t = trace if isinstance(trace, Trace) else load_trace(trace)
     if model is not None:
         t = t.with_model(load_model(model))
     names = [s.name for s in t.streams]
@@ -512,6 +624,8 @@ def frame_estimate_samples(chip: str | Path | Chip, draws, model: Any = None,
 def _workload(workload: str | Workload, precision: Any) -> tuple[Workload, float | None]:
     import dataclasses
 
+    from chipdse.search import WORKLOADS, Workload
+
     if isinstance(workload, Workload):
         w, budget = workload, None
     else:
@@ -531,6 +645,8 @@ def search(chip: Any, workload: str | Workload = "driving", precision: Any = Non
     of the PLAS grid. ``workload`` is a scenario name (its latency budget applies unless
     ``budgets`` is given) or a :class:`Workload`; ``tokens`` is the training budget of the
     loss law (the ``plas`` law holds at 10B only); ``run`` goes to :func:`run_search`."""
+    from chipdse.search import Budgets, PlasProblem, run_search
+
     w, budget = _workload(workload, precision)
     b = budgets or Budgets(latency_s=budget)
     opts = CostOptions.paper() if paper_model else CostOptions()
@@ -546,6 +662,8 @@ def codesign(model: Any = None, workload: str | Workload = "driving", precision:
     with ``model`` (a preset name, a file or a ModelArch) chip sizing for that model.
     Defaults: objectives (loss, latency, area) or, for sizing, (latency, energy, area).
     ``tokens`` is the loss law's training budget; ``run`` goes to :func:`run_search`."""
+    from chipdse.search import Budgets, ChipSizingProblem, CoDesignProblem, run_search
+
     w, budget = _workload(workload, precision)
     b = budgets or Budgets(latency_s=budget)
     opts = CostOptions.paper() if paper_model else CostOptions()
@@ -567,6 +685,9 @@ def score_model(chip: Any, model: Any, workload: Workload | None = None,
     """Latencies and energy of one existing model on one chip as the searches score a design
     (decode costed as the workload says; the one request accounting), and its predicted loss:
     e.g. the Qwen2.5-0.5B reference of the paper's 19.42 %."""
+    from chipdse.search import Workload, evaluate_phases, get_law
+    from chipdse.search.laws import arch_inputs, check_tokens
+
     check_tokens(tokens, law)
     c, m = load_chip(chip), load_model(model)
     w = workload or Workload()

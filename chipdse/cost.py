@@ -7,11 +7,18 @@ costs one operator on one chip (simulator) or one operator type over a million d
 (analytic). Chip-dependent decisions live here, not in the operator lists:
 
 * weights stream from DRAM unless pinned in scratchpad SRAM (a hardware cache only holds them
-  when they fit whole in half of it);
-* the KV cache fills the dedicated KV SRAM first and spills the rest to DRAM;
+  when they fit whole in half of it); a pinned weight keeps its DRAM copy, so an operator reads
+  from SRAM only the share that levels its SRAM and DRAM times (at most what is pinned): more
+  SRAM is never slower, a slow scratchpad never slower than DRAM alone;
+* the KV cache fills the dedicated KV SRAM first and spills the rest to DRAM; a hybrid's
+  recurrent state (linear-attention and Mamba layers) is part of the same KV store and is
+  placed the same way (the same share of it sits in KV SRAM);
 * prefill GEMMs re-read weights once per row tile and activations once per column tile, with a
   tile edge set by the on-chip buffer: T = sqrt(buffer_bytes / 4) (4-byte accumulators);
 * attention is flash-style (scores stay on chip) or unfused (scores written and read 4 times);
+  the chunked scans of linear-attention and state-space layers are fused kernels like
+  flash attention (their matrix work at the attention efficiency, their element-wise work
+  overlapped with it);
 * MoE expert GEMMs pay a per-expert overhead without a native MoE engine;
 * weight-only formats are dequantised in the GEMM (efficiency factor) or by a separate vector
   pass that writes the widened weights back; quantised activations need conversion operators
@@ -498,7 +505,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     """Cost of one instance of ``op`` on ``chip``.
 
     ``weights_total_bytes`` (all weights of the model) decides how much is pinned on chip;
-    ``kv_total_bytes`` (the whole KV cache at this step) decides how much spills to DRAM.
+    ``kv_total_bytes`` (the whole KV store at this step: KV cache and recurrent state,
+    :func:`workloads.ops.kv_cache_bytes`) decides how much spills to DRAM.
     ``where`` may pass the :func:`placement` already computed for the pass (same result).
     ``with_bound=False`` skips classifying the bound (faster for large sweeps).
     """
@@ -518,7 +526,7 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
                             f"{', '.join(sorted(chip.matrix_ops_per_s))})")
         shape_eff, row_tiles = gemm_tiling(op, chip)
         rate = chip.matrix_ops_per_s[op.fmt] * shape_eff
-        if op.kind == "attention":
+        if op.kind in ("attention", "scan"):
             rate = rate * chip.attention_scale
         if op.weight_only:
             rate = rate * _sel(chip.fused_dequant, chip.weight_only_efficiency, 1.0)
@@ -544,6 +552,8 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
                 compute = _sel(fa, np.maximum(matrix_s, vec_s), matrix_s)
                 serial = _sel(fa, 0.0, vec_s)
                 dispatches = _sel(fa, 1.0, _UNFUSED_ATTN_KERNELS)
+            elif op.kind == "scan":
+                compute = np.maximum(matrix_s, vec_s)
             else:
                 compute = matrix_s + vec_s
         if with_bound:
@@ -616,16 +626,30 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
         act_dram = act_dram + _sel(big, score_traffic, 0.0)
         act_sram = act_sram + _sel(big, 0.0, score_traffic)
 
-    # ---- KV cache --------------------------------------------------------------------
+    # ---- KV cache and recurrent state -------------------------------------------------
     kv = op.kv_read_bytes
     if options.kv_write_traffic and not _zero(op.kv_write_bytes):
         kv = kv + op.kv_write_bytes
+    if not _zero(op.state_read_bytes):
+        kv = kv + op.state_read_bytes
+    if options.kv_write_traffic and not _zero(op.state_write_bytes):
+        kv = kv + op.state_write_bytes
     if _zero(kv):
         kv_sram = kv_dram = zero
     else:
         kv_sram = zero if _zero(where.kv_sram_fraction) else where.kv_sram_fraction * kv
         kv_dram = kv - kv_sram
 
+    if not _zero(w_sram):
+        # Pinned weights keep their DRAM copy, so an operator reads from SRAM only as much
+        # as shortens it: the split that levels the DRAM and SRAM times, at most what is
+        # pinned. More SRAM is then never slower, nor are fewer pinned bytes ever faster.
+        bd, bs = chip.dram_bytes_per_s, where.pinned_bytes_per_s
+        d_other = _sum(act_dram, kv_dram, dram_extra) / bd
+        s_other = 0.0 if _zero(act_sram) else act_sram / chip.sram_bytes_per_s
+        level = (d_other + w_total / bd - s_other) / (1.0 / bd + 1.0 / bs)
+        w_sram = np.clip(level, 0.0, w_sram)
+        w_dram = w_total - w_sram
     dram_bytes = _sum(w_dram, act_dram, kv_dram, dram_extra)
     sram_bytes = _sum(w_sram, act_sram)
     dram_s = dram_bytes / chip.dram_bytes_per_s

@@ -8,19 +8,18 @@ import contextlib
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from chipdse.errors import UserError
 
 __all__ = ["atomic_path", "remove_orphans", "prepare_dir", "check_output_file", "write_text",
-           "write_json", "write_csv", "save_figure", "json_dumps", "check_figure_path",
+           "write_json", "write_csv", "write_columns_csv", "write_parquet", "csv_cells",
+           "save_figure", "json_dumps", "check_figure_path",
            "FIGURE_FORMATS", "run_config", "versions"]
 
 # Figure formats written by save_figure (all supported by matplotlib's Agg, PDF and SVG backends).
@@ -180,6 +179,106 @@ def write_csv(path: str | Path, frame: Any) -> Path:
     return Path(path)
 
 
+def csv_cells(values: Any) -> list[str]:
+    """One column's cells as pandas' ``to_csv`` writes them: floats in their shortest
+    round-trip form, NaN and None empty, booleans True / False."""
+    import numpy as np
+
+    a = np.asarray(values)
+    if a.dtype.kind == "f":
+        return [repr(x) if x == x else "" for x in a.tolist()]
+    if a.dtype.kind == "b":
+        return ["True" if x else "False" for x in a.tolist()]
+    if a.dtype.kind in "iu":
+        return [str(x) for x in a.tolist()]
+    out = []
+    for x in a.tolist():
+        if x is None or (isinstance(x, float) and x != x):
+            out.append("")
+        else:
+            out.append(repr(x) if isinstance(x, float) else str(x))
+    return out
+
+
+def write_columns_csv(path: str | Path, columns: dict[str, Any]) -> Path:
+    """Write a table given as columns (name -> equal-length sequence) as CSV atomically, in
+    the format of pandas' ``DataFrame.to_csv(index=False)`` (no pandas needed)."""
+    import csv
+
+    cells = [csv_cells(v) for v in columns.values()]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(list(columns))
+            w.writerows(zip(*cells))
+    return Path(path)
+
+
+def _arrow(a: Any) -> Any:
+    """A pyarrow array of a numpy array (numbers, booleans or text), built from its buffers:
+    ``pyarrow.array`` would import pandas (a third of a second) to rule out pandas input."""
+    import numpy as np
+    import pyarrow as pa
+
+    a = np.asarray(a)
+    n = len(a)
+    if a.dtype.kind == "b":
+        bits = np.packbits(a.astype(bool), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
+    if a.dtype.kind in "iuf":
+        return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), n,
+                                     [None, pa.py_buffer(np.ascontiguousarray(a))])
+    text = ["" if v is None else str(v) for v in a.tolist()]
+    raw = [t.encode("utf-8") for t in text]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in raw], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets),
+                                                        pa.py_buffer(b"".join(raw))])
+
+
+def write_parquet(path: str | Path, chunks: Any,
+                  categories: dict[str, list[str]] | None = None) -> Path:
+    """Write a table given as chunks (each a dict of column name -> array, the same columns
+    in each) as one Parquet file atomically, one row group per chunk, so a table larger than
+    memory streams through. Columns named in ``categories`` hold integer codes into those
+    names and are written dictionary-encoded, as are text columns."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dictionaries = {k: _arrow(np.asarray(v, dtype=object)).cast(pa.string())
+                    for k, v in (categories or {}).items()}
+
+    def table(chunk: dict[str, Any]) -> Any:
+        cols = {}
+        for k, v in chunk.items():
+            a = np.asarray(v)
+            if k in dictionaries:
+                cols[k] = pa.DictionaryArray.from_arrays(_arrow(a), dictionaries[k])
+            elif a.dtype.kind in "OUS":
+                cols[k] = _arrow(a).cast(pa.string()).dictionary_encode()
+            else:
+                cols[k] = _arrow(a)
+        return pa.table(cols)
+
+    with atomic_path(path) as tmp:
+        writer = None
+        try:
+            for chunk in chunks:
+                t = table(chunk)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, t.schema)
+                if not t.schema.equals(writer.schema):
+                    t = t.cast(writer.schema)
+                writer.write_table(t, row_group_size=max(t.num_rows, 1))
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"{path}: no rows given, not even an empty chunk")
+    return Path(path)
+
+
 def check_figure_path(path: str | Path) -> str:
     """The figure format named by ``path``'s suffix; a :class:`UserError` unless it is one of
     :data:`FIGURE_FORMATS`."""
@@ -206,8 +305,13 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
 
 
 def versions() -> dict[str, str]:
+    """Python, the platform, and the version of chipdse and of each library it runs on."""
+    import platform
+    from importlib import metadata
+
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("chipdse", "numpy", "pandas", "simpy", "pymoo", "scipy", "networkx"):
+    for pkg in ("chipdse", "numpy", "pandas", "pyarrow", "simpy", "pymoo", "scipy", "networkx",
+                "dask", "distributed"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -11,31 +11,43 @@ import pandas as pd
 
 from microarch.chip import Chip
 
-__all__ = ["roofline_figure", "scatter_figure"]
+__all__ = ["roofline_figure", "scatter_figure", "ROOFLINE_LABELS"]
 
 _PHASE_COLOURS = {"prefill": "tab:blue", "decode": "tab:orange"}
 
 
+ROOFLINE_LABELS = 8
+"""Operators named on a roofline per phase: the ones that take the most of the phase's time."""
+
+
 def roofline_figure(chip: Chip, ops: pd.DataFrame, title: str = ""):
-    """Log-log roofline: one roof per numeric format (datasheet dense peak) and one slope per
-    memory level, with operators (from :func:`chipdse.api.operator_table`) at their arithmetic
-    intensity (ops per DRAM byte; ops that never touch DRAM use their on-chip bytes and are
-    drawn hollow) and achieved ops/s. Marker area follows each operator's share of its phase."""
-    fig, ax = plt.subplots(figsize=(9, 6))
+    """Log-log roofline against ops per DRAM byte: one roof per distinct datasheet dense peak
+    (formats that share a peak share one labelled roof), the DRAM slope, and the operators (from
+    :func:`chipdse.api.operator_table`) at their intensity and achieved ops/s, marker area by
+    each operator's share of its phase's time and the :data:`ROOFLINE_LABELS` largest named.
+    An operator that reads no DRAM is drawn hollow at its on-chip intensity (ops per on-chip
+    byte) against the dotted on-chip slopes, which apply to those markers only."""
+    fig, ax = plt.subplots(figsize=(11.5, 6.2))
+    key: list[str] = []
     x = np.logspace(-2, 5, 400)
-    peaks = sorted(chip.matrix.peak_dense_ops_per_s.items(), key=lambda kv: kv[1])
-    top = max(v for _, v in peaks)
-    for fmt, peak in peaks:
+    by_peak: dict[float, list[str]] = {}
+    for fmt, peak in chip.matrix.peak_dense_ops_per_s.items():
+        by_peak.setdefault(float(peak), []).append(fmt)
+    top = max(by_peak)
+    for peak, fmts in sorted(by_peak.items()):
         ax.axhline(peak, color="0.5", lw=0.8, ls="--")
-        ax.text(x[-1], peak, f" {fmt} {peak / 1e12:.3g} T", va="center", fontsize=8)
+        ax.text(x[-1], peak, f" {'/'.join(fmts)} {peak / 1e12:.4g} T", va="center", fontsize=8)
     ax.axhline(chip.vector.peak_ops_per_s, color="tab:green", lw=0.8, ls=":")
-    ax.text(x[0], chip.vector.peak_ops_per_s, "vector", va="bottom", fontsize=8,
+    ax.text(x[0], chip.vector.peak_ops_per_s, " vector", va="bottom", fontsize=8,
             color="tab:green")
     for level in chip.memory:
         y = np.minimum(level.bandwidth_bytes_per_s * x, top)
-        ax.plot(x, y, lw=1.2, label=f"{level.name} {level.bandwidth_bytes_per_s / 1e9:.4g} GB/s")
+        dram = level.kind.value == "dram"
+        ax.plot(x, y, lw=1.6 if dram else 0.9, ls="-" if dram else ":",
+                label=f"{level.name} {level.bandwidth_bytes_per_s / 1e9:.4g} GB/s"
+                + ("" if dram else " (hollow markers)"))
     for phase, grp in ops.groupby("phase"):
-        share = grp["total_s"] / max(grp["total_s"].sum(), 1e-30)
+        share = (grp["total_s"] / max(grp["total_s"].sum(), 1e-30)).to_numpy()
         dram = grp["dram_bytes"].to_numpy()
         onchip = (grp["sram_bytes"] + grp["kv_bytes"]).to_numpy()
         flops = grp["flops"].to_numpy()
@@ -44,24 +56,33 @@ def roofline_figure(chip: Chip, ops: pd.DataFrame, title: str = ""):
         perf = flops / np.maximum(grp["time_s"].to_numpy(), 1e-30)
         keep = flops > 0
         c = _PHASE_COLOURS.get(str(phase), "k")
-        sizes = 20 + 400 * share.to_numpy()
+        sizes = 20 + 400 * share
         ax.scatter(inten[keep & ~hollow], perf[keep & ~hollow], s=sizes[keep & ~hollow],
                    color=c, alpha=0.7, label=f"{phase} operators")
         ax.scatter(inten[keep & hollow], perf[keep & hollow], s=sizes[keep & hollow],
                    facecolors="none", edgecolors=c, alpha=0.7)
-        for xi, yi, name, k in zip(inten, perf, grp["name"], keep):
-            if k:
-                ax.annotate(name, (xi, yi), fontsize=6, alpha=0.8, xytext=(3, 3),
-                            textcoords="offset points")
+        # Numbers on the markers, names in a key beside the plot: names of operators at
+        # one point would print over each other.
+        named = [i for i in np.argsort(-share) if keep[i]][:ROOFLINE_LABELS]
+        for rank, i in enumerate(named):
+            k = len(key) + 1
+            ax.annotate(str(k), (inten[i], perf[i]), fontsize=7, color=c, weight="bold",
+                        xytext=(5 + 7 * (rank % 4), 3), textcoords="offset points")
+            key.append(f"{k:>2} {phase} {grp['name'].iloc[i]} {share[i]:.0%}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x[0], x[-1])
     ax.set_ylim(top / 1e6, top * 3)
-    ax.set_xlabel("arithmetic intensity (ops per DRAM byte)")
-    ax.set_ylabel("achieved ops/s")
-    ax.set_title(title or chip.name)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("arithmetic intensity (ops per DRAM byte; hollow: per on-chip byte)")
+    ax.set_ylabel("achieved ops / s")
+    ax.set_title(title or chip.name, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", title="marker area: share of the phase's time; "
+              f"the {ROOFLINE_LABELS} largest named", title_fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
+    if key:
+        ax.text(1.16, 1.0, "operators (share of\nthe phase's time)\n" + "\n".join(key),
+                transform=ax.transAxes, va="top", fontsize=7, family="monospace")
+    fig.tight_layout()
     return fig
 
 

@@ -2,15 +2,17 @@
 
 Two things are uncertain in a chipdse number:
 
-* the chip's **numbers with a range** (:func:`microarch.vary.varied_numbers`): an assumption
-  is drawn uniformly from its stated range; a fitted term from a split normal whose 5-95 %
-  interval is its stated range, fitted terms of one family jointly through the correlations of
-  the fit (a Gaussian copula). A family term is one draw shared by every chip of the family
-  (and of families inheriting it), so comparing two chips of a family is not blurred by terms
-  they share; a chip file's own numbers are drawn per chip, except on the chip a family was
-  fitted to: the fit conditions on that chip's stated numbers (it fixes the product of an
-  assumed peak and its efficiency, not either alone), so there they are held and their
-  uncertainty is the fitted terms' and the prediction error's.
+* the chip's **numbers with a range** (:func:`microarch.vary.varied_numbers`): an assumption is
+  drawn from its stated range with its stated value as the median (uniform on each side); a
+  fitted term from a split normal whose 5-95 % interval is its stated range (in logit space for
+  an efficiency, in log space for another positive number, so that no draw leaves the values the
+  number can take), fitted terms of one family jointly through the correlations of the fit (a
+  Gaussian copula). A family term is one draw shared by every chip of the family (and of
+  families inheriting it), so comparing two chips of a family is not blurred by terms they
+  share; a chip file's own numbers are drawn per chip, except on the chip a family was fitted
+  to: the fit conditions on that chip's stated numbers (it fixes the product of an assumed peak
+  and its efficiency, not either alone), so there they are held and their uncertainty is the
+  fitted terms' and the prediction error's.
 * the cost model's **prediction error**: a log-normal factor on each phase's time, with the
   spread measured by cross-validation (``prediction_error`` of the family in
   ``families.yaml``): left-one-model-out on the family's calibration chip, left-one-device-out
@@ -31,7 +33,7 @@ import numpy as np
 from chipdse.calibrate.measurements import CALIBRATION_CHIPS
 from microarch.chip import Chip
 from microarch.loader import load_families, split_mode
-from microarch.vary import FIT_SOURCE, Varied, settable, varied_numbers, vary
+from microarch.vary import FIT_SOURCE, Varied, is_fraction, settable, varied_numbers, vary
 
 __all__ = ["Draws", "draw", "draw_family", "family_numbers", "fitted_on", "prediction_error",
            "PHASES", "DEFAULT_SAMPLES", "Z90", "uncertain_numbers", "percentiles"]
@@ -107,15 +109,26 @@ def _correlation(keys: list[str], pairs: Mapping[tuple[str, str], float]) -> np.
     return r / np.outer(d, d)
 
 
+def _logit(x: float) -> float:
+    return float(np.log(x / (1.0 - x)))
+
+
 def _fitted_draws(specs: list[Varied], z: np.ndarray) -> np.ndarray:
-    """Split-normal draws (rows: specs) from standard normals ``z``: below the value the
-    spread is (value - low) / Z90, above it (high - value) / Z90."""
+    """Split-normal draws (rows: specs) from standard normals ``z``, with the nominal value as
+    median and the stated range as the 5-95 % interval. The normal lives where the number
+    does: in logit space for a fraction inside (0, 1) (an efficiency cannot leave it), in log
+    space for a positive number, linear (and floored at 0) for a range that touches 0."""
     out = np.empty_like(z)
     for i, v in enumerate(specs):
-        lo_sd = (v.nominal - v.low) / Z90
-        hi_sd = (v.high - v.nominal) / Z90
-        x = v.nominal + np.where(z[i] < 0, lo_sd, hi_sd) * z[i]
-        out[i] = np.maximum(x, 0.0)
+        if is_fraction(v.path) and 0.0 < v.low <= v.nominal <= v.high < 1.0:
+            fwd, inv = _logit, lambda u: 1.0 / (1.0 + np.exp(-u))
+        elif 0.0 < v.low <= v.nominal:
+            fwd, inv = (lambda x: float(np.log(x))), np.exp
+        else:
+            fwd, inv = float, (lambda u: np.maximum(u, 0.0))
+        c = fwd(v.nominal)
+        lo_sd, hi_sd = (c - fwd(v.low)) / Z90, (fwd(v.high) - c) / Z90
+        out[i] = inv(c + np.where(z[i] < 0, lo_sd, hi_sd) * z[i])
     return out
 
 
@@ -220,9 +233,17 @@ def _sample(specs: Mapping[str, Varied], n: int, rng: np.random.Generator
             values[k] = row
     for k in keys:
         if k not in values:
-            v = specs[k]
-            values[k] = rng.uniform(v.low, v.high, n)
+            values[k] = _assumed_draws(specs[k], rng.uniform(0.0, 1.0, n))
     return values
+
+
+def _assumed_draws(v: Varied, u: np.ndarray) -> np.ndarray:
+    """An assumption's draws from uniforms ``u``: half uniform between its low end and its
+    value, half between its value and its high end, so that the value a preset states stays
+    the median (a range that is not centred on its value does not shift every band)."""
+    below = v.low + 2.0 * u * (v.nominal - v.low)
+    above = v.nominal + (2.0 * u - 1.0) * (v.high - v.nominal)
+    return np.where(u < 0.5, below, above)
 
 
 def percentiles(x: np.ndarray, qs: Sequence[float] = (5, 50, 95)) -> tuple[float, ...]:

@@ -42,8 +42,9 @@ class ChipFigures:
         sram_capacity_bytes / sram_bytes_per_s / sram_j_per_byte: shared + local SRAM (the
             buffer GEMM tiling uses), the widest level's bandwidth, the costliest level's energy.
         pinnable_capacity_bytes: scratchpad SRAM that may hold resident weights;
-            pin_fast_capacity_bytes / pin_fast_bytes_per_s: the fastest scratchpad's share of
-            it; pin_slow_bytes_per_s: the slowest other scratchpad's bandwidth.
+            pin_fast_capacity_bytes / pin_fast_bytes_per_s: the share of it in the fastest
+            scratchpads (all at the top bandwidth); pin_slow_bytes_per_s: the slowest other
+            scratchpad's bandwidth.
         cache_capacity_bytes: hardware-cache capacity (shared, unmanaged levels).
         kv_capacity_bytes / kv_bytes_per_s / kv_j_per_byte: dedicated KV-cache SRAM (capacity 0
             when absent; its bandwidth is then 1 B/s, never used).
@@ -115,10 +116,13 @@ class ChipFigures:
                       key=lambda m: -m.bandwidth_bytes_per_s)
         sram_bw = chip.sram_bandwidth_bytes_per_s
         if pads:
-            fast_bytes = pads[0].capacity_bytes * pads[0].pinnable_fraction
+            # The fast tier: every scratchpad at the top bandwidth (an added weight SRAM beside
+            # a local store of the same speed pins at that speed too); the rest are slow.
             fast_bw = pads[0].bandwidth_bytes_per_s
-            slow_bw = (min(m.bandwidth_bytes_per_s for m in pads[1:]) if len(pads) > 1
-                       else fast_bw)
+            fast = [m for m in pads if m.bandwidth_bytes_per_s >= fast_bw]
+            slow = pads[len(fast):]
+            fast_bytes = sum(m.capacity_bytes * m.pinnable_fraction for m in fast)
+            slow_bw = min(m.bandwidth_bytes_per_s for m in slow) if slow else fast_bw
         else:
             fast_bytes, fast_bw, slow_bw = 0.0, sram_bw, sram_bw
         cache = sum(m.capacity_bytes for m in on_chip

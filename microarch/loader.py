@@ -47,7 +47,7 @@ def _preset_dir() -> Path:
     return Path(str(resources.files("microarch"))) / _PRESETS
 
 
-_DATA_FILES = ("families", "dies")  # preset files that are not chips
+_DATA_FILES = ("families", "dies", "process_costs")  # preset files that are not chips
 
 
 def list_chips() -> list[str]:
@@ -56,12 +56,27 @@ def list_chips() -> list[str]:
 
 
 def preset_path(name: str) -> Path:
-    """Path of a built-in preset; raises SpecError listing the presets if unknown."""
+    """Path of a built-in preset, its name matched without regard to case; raises SpecError
+    with the closest names (and the list of presets) if unknown."""
+    chips = list_chips()
+    by_lower = {c.lower(): c for c in chips}
+    name = by_lower.get(str(name).lower(), name)
     p = _preset_dir() / f"{name}.yaml"
     if not p.is_file() or name in _DATA_FILES:
-        raise SpecError([f"unknown chip {excerpt(name)} (built-in: {', '.join(list_chips())}; "
-                         "or give a path to a .yaml file)"])
+        raise SpecError([f"unknown chip {excerpt(name)}{did_you_mean(name, chips)} (built-in: "
+                         f"{', '.join(chips)}; or give a path to a .yaml file)"])
     return p
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """'; did you mean X?' for the closest of ``known`` to ``name`` (case-blind), or ''."""
+    import difflib
+
+    lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), list(lower), n=2, cutoff=0.6)
+    if not close:
+        close = [k for k in lower if str(name).lower() in k][:2]
+    return f"; did you mean {' or '.join(lower[c] for c in close)}?" if close else ""
 
 
 def split_mode(ref: str) -> tuple[str, str | None]:

@@ -220,8 +220,23 @@ PHYSICAL: dict[str, tuple[float, float]] = {
 magnitude inside; beyond them an estimate would overflow or vanish, so the file is refused."""
 
 
+RECORDERS: list[list[dict[str, Any]]] = []
+"""Active field recorders: while a list is in here, every Reader access appends what it read
+(file, field path with list indices as ``[]``, kind, unit dimension, required, bounds,
+choices).
+``chipdse.file_schema`` reads the presets this way to write the files' JSON Schema."""
+
+
 class Reader:
     """Reads one mapping at a field path, collecting errors instead of stopping at the first."""
+
+    def _note(self, key: str, kind: str, **info: Any) -> None:
+        if RECORDERS:
+            import re
+
+            path = re.sub(r"\[\d+\]", "[]", self.where(key))
+            for rec in RECORDERS:
+                rec.append(dict(path=path, kind=kind, file=self.file, **info))
 
     def __init__(self, data: Any, file: str, path: str = "", errors: list[str] | None = None,
                  sources: dict[str, str] | None = None,
@@ -306,6 +321,7 @@ class Reader:
 
     def child(self, key: str, required: bool = False) -> Reader | None:
         """Reader for a nested mapping (None if absent and optional)."""
+        self._note(key, "object", required=required)
         self.used.add(key)
         if key not in self.data:
             if required:
@@ -316,6 +332,7 @@ class Reader:
 
     def children(self, key: str, required: bool = False) -> list[Reader]:
         """Readers for a list of mappings."""
+        self._note(key, "array", required=required)
         self.used.add(key)
         if key not in self.data:
             if required:
@@ -336,6 +353,8 @@ class Reader:
         nothing in it says whether 42.5 means TFLOPS or ops/s. On any error the error is recorded
         and ``default`` returned.
         """
+        self._note(key, "quantity", required=required, dimension=dimension,
+                   positive=positive)
         raw = self._raw(key, required, numeric=True)
         if raw is _MISSING or raw is None:
             return default
@@ -374,6 +393,8 @@ class Reader:
 
         On any error the error is recorded and ``default`` returned.
         """
+        self._note(key, "number", required=required, low=low, high=high, integer=integer,
+                   positive=positive, non_negative=non_negative)
         raw = self._raw(key, required, numeric=True)
         if raw is _MISSING or raw is None:
             return default
@@ -413,6 +434,7 @@ class Reader:
 
     def string(self, key: str, required: bool = True, default: Any = None,
                choices: tuple[str, ...] | None = None) -> Any:
+        self._note(key, "string", required=required, choices=choices)
         raw = self._raw(key, required)
         if raw is _MISSING or raw is None:
             return default
@@ -427,6 +449,7 @@ class Reader:
     def string_list(self, key: str, required: bool = True,
                     choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
         """A list of strings (each one of ``choices`` if given)."""
+        self._note(key, "string_list", required=required, choices=choices)
         raw = self._raw(key, required)
         if raw is _MISSING or raw is None:
             return ()
@@ -440,6 +463,7 @@ class Reader:
         return tuple(raw)
 
     def boolean(self, key: str, required: bool = False, default: bool = False) -> Any:
+        self._note(key, "boolean", required=required)
         raw = self._raw(key, required)
         if raw is _MISSING:
             return default

@@ -14,10 +14,11 @@ Two views of the same design:
   (no per-design objects), for vectorised searches. The two agree exactly: ``chipdse.search``
   tests that the cost-model parameters derived from either are identical.
 
-Area comes from :mod:`microarch.area`, energy per operation and per byte from
-:mod:`microarch.power` defaults at the design's node, leakage and peak power from
-:mod:`microarch.power`. Achieved efficiencies, dispatch and per-expert overheads are those of a
-chip family in ``presets/families.yaml`` (default ``m100``: the dataflow family).
+Area comes from :mod:`microarch.area`, cost in dollars from :mod:`microarch.cost_usd`, energy
+per operation and per byte from :mod:`microarch.power` defaults at the design's node, leakage
+and peak power from :mod:`microarch.power`. Achieved efficiencies, dispatch and per-expert
+overheads are those of a chip family in ``presets/families.yaml`` (default ``m100``: the
+dataflow family).
 
 Fixed template constants (assumptions unless a source is given):
 
@@ -60,6 +61,7 @@ from microarch.chip import (
     Technology,
     VectorUnit,
 )
+from microarch.cost_usd import cost_breakdown
 from microarch.excerpt import excerpt
 from microarch.figures import ChipFigures
 from microarch.formats import FORMATS
@@ -183,8 +185,10 @@ class ChipTemplate:
 
         Returns ``figures`` (:class:`~microarch.figures.ChipFigures` of the population, the
         family's efficiency and dispatch terms included), ``phase_mode`` (index in PhaseMode),
-        ``area`` (breakdown, mm^2), ``peak_power`` (breakdown, W), ``static_share`` and
-        ``reconfiguration_latency_s``.
+        ``area`` (breakdown, mm^2), ``peak_power`` (breakdown, W), ``cost`` (dollars,
+        :func:`microarch.cost_usd.cost_breakdown` of the die, its LPDDR5X and the node's
+        one-time engineering at the cost data's default volume; no spare units),
+        ``static_share`` and ``reconfiguration_latency_s``.
         """
         missing = set(VARIABLES) - set(design)
         extra = set(design) - set(VARIABLES)
@@ -265,9 +269,11 @@ class ChipTemplate:
             gemm_cores=units, gemm_tile_m=float(self.tiling.m), gemm_tile_n=float(self.tiling.n),
             gemm_tile_min_m=float(self.tiling.min_m),
             gemm_grouped_min_m=float(self.tiling.grouped_min_m))
+        cost = cost_breakdown(area["total_mm2"], node, bus, bus * self.dram_bytes_per_bus_bit,
+                              dram_kind="lpddr5x")
         return {
             "figures": figures, "phase_mode": modes, "area": area, "peak_power": power,
-            "static_share": self.static_share,
+            "cost": cost, "static_share": self.static_share,
             "reconfiguration_latency_s": self.reconfiguration_latency_s,
         }
 

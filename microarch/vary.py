@@ -33,7 +33,7 @@ from microarch.loader import (
 )
 
 __all__ = ["Varied", "varied_numbers", "vary", "vary_family", "settable", "NOT_VARIED",
-           "FIT_SOURCE"]
+           "FIT_SOURCE", "is_fraction"]
 
 FIT_SOURCE = "fitted by chipdse calibrate"
 """How the source line of a fitted term begins."""
@@ -179,8 +179,14 @@ def _current_mode_path(chip: Chip, local: str) -> bool:
     return i < len(chip.power_modes) and chip.power_modes[i].name == chip.power_mode
 
 
+def is_fraction(path: str) -> bool:
+    """True for a number that is a fraction (an efficiency, a share): it lives in (0, 1]."""
+    local = path.split(".", 1)[1] if path.startswith("family:") else path
+    return local.startswith(_FRACTIONS) or local.endswith(_FRACTIONS)
+
+
 def _fraction(local: str, v: float) -> float:
-    if local.startswith(_FRACTIONS) or local.endswith(_FRACTIONS):
+    if is_fraction(local):
         return min(max(v, _FRACTION_FLOOR), 1.0)
     return v
 

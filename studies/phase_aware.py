@@ -22,6 +22,7 @@ it scales every mode alike)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -62,13 +63,25 @@ def _static(chip, c: float, b: float, gating: bool = False):
                           power_gating=gating)
 
 
+@functools.cache
+def _trace(name: str):
+    """A trace preset, parsed once per run (hundreds of frames are costed on each)."""
+    return api.load_trace(name)
+
+
+@functools.cache
+def _model(name: str):
+    return api.load_model(name)
+
+
 def _frame_s(chip, model, trace, p, stream) -> float:
-    return float(api.frame_estimate(chip, model, trace, p, stream=stream).total_s)
+    m = _model(model) if isinstance(model, str) else model
+    return float(api.frame_estimate(chip, m, _trace(trace), p, stream=stream).total_s)
 
 
 def _vla_stream(trace: str) -> str:
     """The stream of the trace with a language model (the VLA request)."""
-    t = api.load_trace(trace)
+    t = _trace(trace)
     return next(s.name for s in t.streams if s.request.language is not None)
 
 
@@ -87,10 +100,11 @@ def _sim(chip, model, trace, p, mode, duration, seed, shares=(0.5, 0.5), gating=
                                          prefill_sram_share=c, power_gating=gating,
                                          reconfiguration_latency_s=RECONFIG_S)
     opts = api.SimOptions(reconfig_policy="priority") if priority else None
-    r = api.simulate(chip, model, trace, p, duration_s=duration, seed=seed,
+    m = _model(model) if isinstance(model, str) else model
+    r = api.simulate(chip, m, _trace(trace), p, duration_s=duration, seed=seed,
                      phase_mode=mode, options=opts, **kw)
     s = r.stream("all")
-    top = min(api.load_trace(trace).streams, key=lambda x: x.priority).name
+    top = min(_trace(trace).streams, key=lambda x: x.priority).name
     return dict(p99_ms=s.latency_p99_s * 1e3, p50_ms=s.latency_p50_s * 1e3,
                 misses=int(s.misses), requests=int(s.requests),
                 energy_per_frame_j=s.energy_per_frame_j,

@@ -105,7 +105,8 @@ CHIP_MUTATIONS = {
     "two-dram-levels": (_two_dram_levels,
                         "bad.yaml: memory: needs exactly one dram level, got 2"),
     "unknown-die": (_set("technology.die", "gb202"),
-                    "bad.yaml: technology.die: unknown die 'gb202' (known: thor, m100, orin)"),
+                    "bad.yaml: technology.die: unknown die 'gb202' (known: thor, m100, orin, "
+                    "nx9031, turing)"),
     "cores-fractional": (_set("matrix.cores", {"value": 15.5, "source": "x"}),
                          "bad.yaml: matrix.cores: 15.5 is not an integer"),
     "range-without-the-value": (

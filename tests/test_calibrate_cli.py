@@ -25,7 +25,7 @@ def orin_csv(tmp_path) -> Path:
     """The four Orin rows of the test data plus one row chipdse cannot represent."""
     lines = DATA.read_text(encoding="utf-8").splitlines()
     orin = [ln for ln in lines[1:] if ln.startswith("Jetson AGX Orin 64GB")]
-    hybrid = orin[0].replace("Qwen3-0.6B", "Qwen3.5-0.8B")
+    hybrid = orin[0].replace("Qwen3-0.6B", "Qwen3.5-397B-A17B")
     p = tmp_path / "orin.csv"
     p.write_text("\n".join([lines[0], *orin, hybrid]) + "\n", encoding="utf-8")
     return p
@@ -42,7 +42,7 @@ def test_calibrate_writes_a_chip_its_siblings_and_the_family_block(tmp_path, ori
             "--apply-to", "jetson-orin-nano-8gb", "--family-block", str(tmp_path / "fam.yaml"))
     assert r.exit_code == 0, r.output
     assert "efficiency.dram" in r.output and "fit error: decode MAPE" in r.output
-    assert "not mapped (model Qwen3.5-0.8B): rows 5:" in r.output
+    assert "not mapped (model Qwen3.5-397B-A17B): rows 5:" in r.output
     chip = load_chip(out)
     fitted = {t: load_chip(out).sources[t] for t in ("efficiency.dram", "dispatch.per_operator")}
     assert all("rows 1-4 of orin.csv" in s for s in fitted.values())
@@ -102,7 +102,7 @@ def test_validate_writes_tables_cross_validation_and_plot(tmp_path, orin_csv):
     fid = pd.read_csv(out / "fidelity.csv")
     assert set(fid.phase) == {"decode", "prefill"} and (fid.rows == 4).all()
     unm = pd.read_csv(out / "unmapped.csv")
-    assert list(unm.row) == [5] and "linear-attention" in unm.reason[0]
+    assert list(unm.row) == [5] and "no model preset" in unm.reason[0]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["command"] == "validate" and cfg["inputs"]["cv"] == "model"
 

@@ -96,13 +96,13 @@ def test_wrong_field_count_and_unknown_column(tmp_path):
 
 
 def test_rows_that_cannot_be_represented_are_listed_with_the_reason(tmp_path):
-    hybrid = GOOD.replace("Qwen3-0.6B", "Qwen3.5-2B")
+    hybrid = GOOD.replace("Qwen3-0.6B", "Qwen3.5-397B-A17B")
     pcie = GOOD.replace("Jetson AGX Orin 64GB", "H100 PCIe 80GB")
     ms = load_measurements(write(tmp_path, GOOD, hybrid, pcie))
     assert [m.row for m in ms.rows] == [1]
     (m2, u2), (m3, u3) = ms.unmapped
-    assert (u2.row, u2.column, u2.value) == (2, "model", "Qwen3.5-2B")
-    assert "linear-attention" in u2.reason
+    assert (u2.row, u2.column, u2.value) == (2, "model", "Qwen3.5-397B-A17B")
+    assert "no model preset" in u2.reason
     assert (u3.row, u3.column) == (3, "device") and "h100-sxm" in u3.reason
     assert m2.chip is None and m3.model_ref is None
 

@@ -139,3 +139,14 @@ def test_chips_show_without_fp16(tmp_path):
     assert r.exit_code == 0, r.output
     row = json.loads(r.output)
     assert row["fp16_tflops"] is None and row["int8_tops"] == 85.0
+
+
+def test_preset_names_ignore_case_and_suggest():
+    from microarch.loader import load_chip as _load
+
+    assert _load("Jetson-AGX-Thor").name == "jetson-agx-thor"
+    with pytest.raises(SpecError, match=r"did you mean jetson-agx-thor"):
+        _load("jetson-agx-thr")
+    with pytest.raises(SpecError) as exc:
+        _load("zzzz-unrelated")
+    assert "did you mean" not in str(exc.value)

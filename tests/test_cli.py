@@ -1,7 +1,15 @@
-"""The command line: estimate's JSON contract, tables, roofline PNG, errors."""
+"""The command line: estimate's JSON contract, tables, roofline PNG, errors; what start-up
+loads (commands and heavy libraries only when used)."""
 
+import importlib
 import json
+import math
+import subprocess
+import sys
 
+import click
+import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from chipdse.cli import main
@@ -93,3 +101,89 @@ def test_unknown_format_rejected():
     r = run("estimate", "--chip", "jetson-agx-thor", "--model", "qwen3-0.6b", "--weights", "fp5")
     assert r.exit_code == 2
     assert "Invalid value for '--weights'" in r.output
+
+
+# -- start-up: commands and heavy libraries load only when used --------------------------
+
+_HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "simpy", "pymoo", "pyarrow", "networkx",
+          "dask", "chipdse.search", "chipdse.sim", "chipdse.calibrate", "chipdse.api")
+
+
+def test_help_lists_every_command_without_importing_any():
+    code = ("import sys\nfrom chipdse.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            f"print('LOADED', [m for m in {_HEAVY!r} if m in sys.modules]"
+            " + [m for m in sys.modules if m.startswith(('chipdse.commands', 'microarch', "
+            "'workloads'))])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "LOADED []"
+    from chipdse.cli import COMMANDS
+
+    for name in COMMANDS:
+        assert f"  {name} " in r.stdout
+
+
+def test_estimate_loads_no_search_simulator_calibration_or_plotting():
+    code = ("import sys\nfrom chipdse.cli import main\ntry:\n    main()\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('LOADED', sorted(m for m in ('pandas', 'scipy', 'matplotlib', 'simpy', "
+            "'pymoo', 'pyarrow', 'networkx', 'dask', 'chipdse.search', 'chipdse.sim', "
+            "'chipdse.calibrate') if m in sys.modules))\n")
+    for fmt in ("table", "json"):
+        r = subprocess.run([sys.executable, "-c", code, "estimate", "--chip",
+                            "jetson-agx-orin-64gb", "--model", "qwen3-0.6b", "--format", fmt],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[-1] == "LOADED []", fmt
+
+
+def test_command_table_matches_the_commands():
+    """The one-line helps `chipdse --help` shows without importing the commands are the
+    commands' own, and every command of every listed module is listed."""
+    from chipdse.cli import COMMANDS
+
+    for module in {m for m, _ in COMMANDS.values()}:
+        for cmd in importlib.import_module(module).COMMANDS:
+            assert cmd.name in COMMANDS and COMMANDS[cmd.name][0] == module, cmd.name
+            listed = click.Command(cmd.name, help=COMMANDS[cmd.name][1])
+            assert listed.get_short_help_str(1000) == cmd.get_short_help_str(1000), cmd.name
+    for name in COMMANDS:
+        assert main.get_command(None, name) is not None, name
+    assert main.get_command(None, "no-such-command") is None
+
+
+def test_unknown_command_is_one_line():
+    r = CliRunner().invoke(main, ["estimat"], standalone_mode=True)
+    assert r.exit_code == 2
+    assert r.output.count("\n") == 1 and "No such command 'estimat'" in r.output
+
+
+def test_api_names_resolve_lazily():
+    code = ("import sys\nfrom chipdse import api\n"
+            "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib', 'simpy', 'pymoo', "
+            "'chipdse.search', 'chipdse.sim', 'chipdse.calibrate') if m in sys.modules))\n"
+            "missing = [n for n in api.__all__ if not hasattr(api, n)]\n"
+            "assert not missing, missing\n"
+            "from chipdse.api import SimOptions, run_search, calibrate\n"
+            "import chipdse.sim, chipdse.search, chipdse.calibrate\n"
+            "assert api.simulate is chipdse.sim.simulate and run_search is "
+            "chipdse.search.run_search and calibrate is chipdse.calibrate.calibrate\n"
+            "assert set(api.__all__) <= set(dir(api))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+    from chipdse import api
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        api.nothing_here  # noqa: B018
+
+
+def test_columns_table_looks_like_pandas():
+    from chipdse.commands.common import columns_table
+
+    cols = {"stream": ["vla", "all"], "requests": [100, 100], "latency_mean_s": [4.543, 4.5],
+            "deadline_s": [0.1, math.nan], "misses": [100, 3],
+            "energy_per_frame_j": [3.136, 12345.678]}
+    want = pd.DataFrame(cols).to_string(index=False, float_format=lambda x: f"{x:.4g}")
+    assert columns_table(cols) == want

@@ -149,3 +149,16 @@ def test_model_yaml_errors(tmp_path):
 def test_unknown_model_name():
     with pytest.raises(SpecError, match="unknown model 'gpt-5'"):
         load_model("gpt-5")
+
+
+def test_model_and_trace_names_ignore_case_and_suggest():
+    from microarch.schema import SpecError
+    from workloads.loader import load_model as lm
+    from workloads.trace import load_trace as lt
+
+    assert lm("Qwen3-0.6B") is lm("qwen3-0.6b")  # parsed once, immutable
+    assert lt("VLA-Drive-10Hz").name == lt("vla-drive-10hz").name
+    with pytest.raises(SpecError, match="did you mean qwen3-1.7b or qwen3-0.6b"):
+        lm("qwen3-0.7b")
+    with pytest.raises(SpecError, match="did you mean vla-drive-10hz"):
+        lt("vla-drive-10h")

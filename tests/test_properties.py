@@ -81,3 +81,16 @@ def test_int4_never_reads_more_than_fp16(m, name, w):
     assert float(e4.weights_bytes) < float(e16.weights_bytes)
     assert float(e4.decode.dram_bytes) <= float(e16.decode.dram_bytes)
     assert float(e4.prefill.dram_bytes) <= float(e16.prefill.dram_bytes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shapes, precisions, workloads, factors)
+def test_more_pinnable_sram_never_slower(m, p, w, f):
+    """More SRAM that may hold weights (at the same bandwidth) never slows a pass: a pinned
+    weight keeps its DRAM copy, so the cost model reads from SRAM only what helps."""
+    c = CHIPS["li-m100"]
+    more = c.replace(pinnable_capacity_bytes=c.pinnable_capacity_bytes * f,
+                     pin_fast_capacity_bytes=c.pin_fast_capacity_bytes * f,
+                     sram_capacity_bytes=c.sram_capacity_bytes * f)
+    for a, b in zip(total(m, more, p, w), total(m, c, p, w)):
+        assert a <= b * (1 + 1e-12)

@@ -434,3 +434,20 @@ def test_plas_problem_honours_the_chips_power_gating(orin):
     idle = static_w * ((1 - sc) * s[True]["prefill_s"] + sc * s[True]["decode_s"])
     assert np.allclose(s[False]["energy_j"] - s[True]["energy_j"], idle, rtol=1e-12)
     assert np.array_equal(s[False]["total_s"], s[True]["total_s"])
+
+
+def test_fixed_model_scores_more_designs_than_one_chunk():
+    """A chip-sizing problem (one model, many chips) scored above the evaluator's chunk size
+    gives the same numbers as in small batches."""
+    import numpy as np
+
+    from chipdse import api
+    from chipdse.analytic import _CHUNK
+    from chipdse.search import Budgets, ChipSizingProblem
+
+    w, _ = api.WORKLOADS["driving"]
+    p = ChipSizingProblem(api.load_model("qwen2.5-0.5b"), w, Budgets())
+    rng = np.random.default_rng(0)
+    X = np.stack([rng.integers(0, v.size, _CHUNK + 500) for v in p.variables], axis=1)
+    big, small = p.score(X), p.score(X[-300:])
+    assert np.array_equal(np.asarray(big["latency_s"])[-300:], np.asarray(small["latency_s"]))

@@ -14,14 +14,14 @@ from chipdse.cli import main
 from chipdse.commands.simulate import simulate as simulate_cmd
 from chipdse.errors import USER_ERRORS, UserError
 from chipdse.sim import SimOptions, Simulator, simulate, with_phase
-from chipdse.sim.engine import MAX_OPERATORS
+from chipdse.sim.engine import MAX_OPERATORS, MAX_REQUEST_OPERATORS
 from microarch.loader import load_chip
 from workloads.loader import load_model
 from workloads.ops import ArchArrays, phase_operators
 from workloads.precision import Precision
 from workloads.trace import Language, Stream, Trace, VLARequest
 
-if "simulate" not in main.commands:  # registered through chipdse.cli._COMMAND_MODULES
+if "simulate" not in main.commands:  # registered through chipdse.cli.COMMANDS
     main.add_command(simulate_cmd)
 
 CHIP = "jetson-agx-orin-64gb"
@@ -103,12 +103,34 @@ def test_operator_limit_is_exact():
 
 
 def test_a_huge_request_is_refused_before_any_work():
-    # 1M-token prompt, 100k action tokens: ~22 M operators, over the default limit.
+    # 1M-token prompt, 100k action tokens: ~22 M operators in one request, whose costs would
+    # be held in memory at once: over the per-request limit.
     tr = lm_trace(prompt=1_000_000, actions=100_000, duration=0.05)
     t0 = time.perf_counter()
-    with pytest.raises(UserError, match=f"exceed the limit of {MAX_OPERATORS:,}"):
+    with pytest.raises(UserError, match=f"more than the limit of {MAX_REQUEST_OPERATORS:,} "
+                                        "per request") as exc:
         simulate(CHIP, trace=tr)
+    assert "--max-request-operators" in str(exc.value) and "\n" not in str(exc.value)
     assert time.perf_counter() - t0 < 10  # refused up front, not killed for memory
+
+
+def test_request_operator_limit_is_exact():
+    n = ops_per_request(64, 2)
+    r = simulate(CHIP, trace=lm_trace(), options=SimOptions(max_request_operators=n))
+    assert r.totals["operators"] == 3 * n
+    with pytest.raises(UserError, match=f"has {n:,} operators .* more than the limit of "
+                                        f"{n - 1:,} per request"):
+        simulate(CHIP, trace=lm_trace(), options=SimOptions(max_request_operators=n - 1))
+
+
+def test_the_event_log_does_not_bound_a_run():
+    """Operators beyond the old 20 M event-log limit run: the log is kept per batch, so
+    memory follows the batches (one per stage here), not the operators."""
+    n = ops_per_request(64, 2)
+    frames = 20_000_000 // n + 1
+    tr = lm_trace(rate=1000.0, duration=frames / 1000.0)
+    sim = Simulator(load_chip(CHIP), tr, Precision(), tr.duration_s)
+    assert sim.n_operators > 20_000_000 and sim.n_operators <= MAX_OPERATORS
 
 
 def test_an_astronomic_duration_is_refused_by_the_operator_limit():
@@ -116,15 +138,24 @@ def test_an_astronomic_duration_is_refused_by_the_operator_limit():
         simulate(CHIP, trace=lm_trace(), duration_s=1e300)
 
 
-@pytest.mark.parametrize("value", [0, -5, True])
-def test_max_operators_option_is_validated(value):
-    with pytest.raises(UserError, match="max_operators"):
-        SimOptions(max_operators=value)
+@pytest.mark.parametrize("value", [0, -5, True, 2.5])
+@pytest.mark.parametrize("name", ["max_operators", "max_request_operators"])
+def test_max_operators_option_is_validated(name, value):
+    with pytest.raises(UserError, match=f"{name} must be an integer >= 1"):
+        SimOptions(**{name: value})
 
 
-def test_cli_help_states_the_default_limit():
+@pytest.mark.parametrize("value", [-1, True, 1.5])
+def test_max_trace_ops_is_validated(value):
+    with pytest.raises(UserError, match="max_trace_ops must be an integer >= 0"):
+        SimOptions(max_trace_ops=value)
+
+
+def test_cli_help_states_the_default_limits():
     res = CliRunner().invoke(main, ["simulate", "--help"])
-    assert f"{MAX_OPERATORS:,}" in " ".join(res.output.split())
+    text = " ".join(res.output.split())
+    assert f"{MAX_OPERATORS:,}" in text and f"{MAX_REQUEST_OPERATORS:,}" in text
+    assert f"{SimOptions().max_trace_ops:,}" in text
 
 
 def _write(tmp_path, name, language, arrival=None):
@@ -139,7 +170,7 @@ def _write(tmp_path, name, language, arrival=None):
 @pytest.mark.parametrize("args, message", [
     (["--duration", "inf"], "--duration: must be a finite time, got 'inf'"),
     (["--duration", "1e400"], "--duration: must be a finite time, got '1e400'"),
-    (["--duration", "1e300"], "exceed the limit of 20,000,000"),
+    (["--duration", "1e300"], f"exceed the limit of {MAX_OPERATORS:,}"),
     (["--phase-mode", "reconfigurable", "--reconfiguration-latency", "inf"],
      "--reconfiguration-latency: must be a finite time"),
     (["--phase-mode", "reconfigurable", "--reconfiguration-latency", "1e400"],
@@ -147,7 +178,9 @@ def _write(tmp_path, name, language, arrival=None):
     (["--model", "clip-vit-large-patch14"], "'clip-vit-large-patch14' is an encoder"),
     (["--seed", "-1"], "--seed"),
     (["--trace", "LATE"], "no request of stream 'vla' arrives in [0, 0.3 s)"),
-    (["--trace", "HUGE"], "shorten the duration (--duration) or use fewer tokens"),
+    (["--trace", "HUGE"], "use fewer tokens or cameras (or raise --max-request-operators)"),
+    (["--max-request-operators", "10"], "more than the limit of 10 per request"),
+    (["--max-request-operators", "0"], "--max-request-operators"),
     (["--max-operators", "10"], "exceed the limit of 10"),
     (["--max-operators", "0"], "--max-operators"),
 ])

@@ -197,3 +197,37 @@ def test_a_templated_chip_takes_drawn_family_terms():
     assert all(lo <= d["efficiency.dram"] <= hi for d in draws)
     with pytest.raises(KeyError):
         dataclasses.replace(t, family_terms={"efficiency.warp": 1.0})._family()
+
+
+def test_fitted_draws_stay_where_the_number_lives():
+    """A fitted efficiency drawn in logit space never leaves (0, 1), a positive number in log
+    space never goes below 0; both keep the nominal as median and the range as 5-95 %."""
+    from chipdse.uncertainty import _fitted_draws
+    from microarch.vary import Varied
+
+    z = np.random.default_rng(3).standard_normal((3, 200_000))
+    specs = [Varied("family:orin.efficiency.dram", 0.9, 0.6, 0.97, True, "fit"),
+             Varied("family:orin.dispatch.per_operator", 5e-6, 1e-6, 2e-5, True, "fit"),
+             Varied("family:orin.sparse.per_expert_overhead", 2e-6, 0.0, 6e-6, True, "fit")]
+    x = _fitted_draws(specs, z)
+    assert (x[0] > 0).all() and (x[0] < 1).all()
+    assert (x[1] > 0).all() and (x[2] >= 0).all()
+    for row, v in zip(x, specs):
+        lo, mid, hi = np.percentile(row, (5, 50, 95))
+        assert mid == pytest.approx(v.nominal, rel=0.01, abs=1e-8)
+        assert lo == pytest.approx(v.low, rel=0.02, abs=5e-8)
+        assert hi == pytest.approx(v.high, rel=0.02)
+
+
+def test_assumption_draws_keep_the_stated_value_as_median():
+    """An assumption whose value sits at one end of its range is drawn with that value as the
+    median, inside the range."""
+    from chipdse.uncertainty import _assumed_draws
+    from microarch.vary import Varied
+
+    u = np.random.default_rng(1).uniform(0, 1, 100_000)
+    for v in (Varied("family:thor.efficiency.weight_only_row_tile", 16, 16, 64, False, "a"),
+              Varied("x.y", 0.5, 0.3, 0.9, False, "a")):
+        x = _assumed_draws(v, u)
+        assert x.min() >= v.low and x.max() <= v.high
+        assert np.median(x) == pytest.approx(v.nominal, rel=0.01)

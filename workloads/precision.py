@@ -11,7 +11,20 @@ from dataclasses import dataclass
 
 from microarch.formats import NumericFormat, get_format
 
-__all__ = ["Precision"]
+__all__ = ["Precision", "HEAD_RULE", "default_head"]
+
+
+HEAD_RULE = ("a quantised deployment (weights narrower than 16 bits) keeps its embedding and "
+             "LM head in FP16, as AWQ and GPTQ checkpoints, TensorRT Edge-LLM (unless "
+             "--lm_head_quantization), ModelOpt FP8 / NVFP4 and llama.cpp k-quants (Q6_K "
+             "output) do; 16-bit weights keep their own format")
+"""The default LM-head format, in words (``--head`` overrides it)."""
+
+
+def default_head(weights: str) -> str:
+    """The LM-head format a deployment with ``weights`` uses unless told (:data:`HEAD_RULE`)."""
+    w = get_format(weights)
+    return w.name if w.bits >= 16 else "fp16"
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,8 @@ class Precision:
         weights: transformer-block weights.
         activations: GEMM activation inputs / outputs.
         kv_cache: KV-cache elements.
-        head: embedding table and LM head (None: same as ``weights``).
+        head: embedding table and LM head (None: :data:`HEAD_RULE`: the weight format
+            for 16-bit weights, FP16 for quantised ones).
         sparsity_2_4: GEMM weights pruned to 2:4 structured sparsity.
     """
 
@@ -35,7 +49,8 @@ class Precision:
     def __post_init__(self) -> None:
         for name in ("weights", "activations", "kv_cache"):
             object.__setattr__(self, name, get_format(getattr(self, name)).name)
-        object.__setattr__(self, "head", get_format(self.head or self.weights).name)
+        object.__setattr__(self, "head", get_format(self.head or default_head(self.weights))
+                           .name)
 
     @property
     def w(self) -> NumericFormat:

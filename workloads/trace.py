@@ -29,6 +29,7 @@ together, one line each, naming the file and field path.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -323,18 +324,30 @@ def list_traces() -> list[str]:
 
 
 def load_trace(name_or_path: str | Path) -> Trace:
-    """A trace from a preset name or a YAML file path."""
+    """A trace from a preset name (case ignored) or a YAML file path. A file is parsed once
+    per version of it (traces are immutable); a trace naming model files is re-read when it
+    is, since their versions are not part of the key."""
     s = str(name_or_path)
     p = Path(s)
     if s.endswith((".yaml", ".yml")) or p.is_file():
         if not p.is_file():
             raise SpecError([f"{p.name}: no such trace file"])
         return trace_from_dict(load_yaml(p), p.name, base_dir=p.parent)
+    traces = list_traces()
+    s = {t.lower(): t for t in traces}.get(s.lower(), s)
     preset = _trace_dir() / f"{s}.yaml"
     if not preset.is_file():
-        raise SpecError([f"unknown trace {excerpt(s)} (built-in: {', '.join(list_traces())}; "
-                         "or give a trace .yaml file)"])
-    return trace_from_dict(load_yaml(preset), preset.name, base_dir=preset.parent)
+        from microarch.loader import did_you_mean
+
+        raise SpecError([f"unknown trace {excerpt(s)}{did_you_mean(s, traces)} (built-in: "
+                         f"{', '.join(traces)}; or give a trace .yaml file)"])
+    return _cached_preset(str(preset), preset.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_preset(path: str, _mtime_ns: int) -> Trace:
+    p = Path(path)
+    return trace_from_dict(load_yaml(p), p.name, base_dir=p.parent)
 
 
 def _raw_value(r: Reader, key: str) -> Any:

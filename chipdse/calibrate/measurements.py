@@ -27,7 +27,7 @@ Edge-LLM issue 95).
 
 Device and model names map to chipdse presets through the tables below, through a preset of the
 same name, or through ``NAME=FILE`` maps given by the user. Names that chipdse knows it cannot
-represent (a hybrid linear-attention model, a device without a preset) are *listed* as
+represent (a model size or device without a preset) are *listed* as
 unmapped with the reason; names it does not know at all are an error naming the row and column,
 as are missing columns and non-numeric values. Every problem in a file is reported at once.
 """
@@ -100,15 +100,28 @@ MODELS: dict[str, str] = {
     "Llama-2-13B": "llama-2-13b",
     "Llama-2-70B": "llama-2-70b",
     "Llama-3-8B": "llama-3-8b",
+    # Hybrids. A VLM engine row is its language model, as for Qwen3-VL (the ViT is not costed).
+    "NVIDIA-Nemotron-3-Nano-4B": "nemotron-3-nano-4b",
+    "Nemotron-3-Nano-4B": "nemotron-3-nano-4b",
+    "NVIDIA-Nemotron-3-Nano-30B-A3B": "nemotron-3-nano-30b-a3b",
+    **{f"{name}{suffix}": ref
+       for name, ref in (("Qwen3.5-0.8B", "qwen3.5-0.8b"), ("Qwen3.5-2B", "qwen3.5-2b"),
+                         ("Qwen3.5-4B", "qwen3.5-4b"), ("Qwen3.5-9B", "qwen3.5-9b"),
+                         ("Qwen3.5-27B", "qwen3.5-27b"), ("Qwen3.5-35B-A3B", "qwen3.5-35b-a3b"),
+                         ("Qwen3.6-35B-A3B", "qwen3.6-35b-a3b"))
+       for suffix in ("", " (VLM engine, LLM part)", " (VLM)")},
 }
 # Model families the cost model cannot represent (regex on the name -> reason).
 UNSUPPORTED_MODELS: tuple[tuple[str, str], ...] = (
-    (r"^Qwen3\.[5-9]", "hybrid model (Gated DeltaNet linear-attention layers interleaved with "
-                       "gated attention): the cost model has no linear-attention operator"),
-    (r"Nemotron-3", "hybrid Mamba-2 / attention model: the cost model has no state-space "
-                    "operator"),
-    (r"(?i)gemma-4", "no model preset: the Gemma 4 configuration (interleaved local and global "
-                     "attention) is not among the supported architectures"),
+    (r"^Qwen3\.[5-9]", "no model preset for this Qwen3.5 / 3.6 size (the hybrid operators "
+                       "exist; add its config.json with --model NAME=config.json)"),
+    (r"Nemotron-3\.5", "no model preset: the Nemotron 3.5 configuration is not among the "
+                       "sourced presets"),
+    (r"Nemotron-3", "no model preset for this Nemotron-3 size (the Mamba-2 operators exist; "
+                    "add its config.json with --model NAME=config.json)"),
+    (r"(?i)gemma-4", "no model preset: Gemma 4's global layers use their own head width and "
+                     "KV heads (global_head_dim, num_global_key_value_heads), which one "
+                     "attention shape per model does not describe"),
 )
 
 

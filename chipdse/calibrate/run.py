@@ -50,14 +50,26 @@ from microarch.schema import Span, excerpt
 
 __all__ = ["Calibration", "calibrate", "Validation", "validate", "leave_one_model_out",
            "leave_one_device_out", "select_rows", "row_ranges", "ROLES", "row_role",
-           "CV_MODES", "fold_values"]
+           "is_hybrid_row", "CV_MODES", "fold_values"]
 
 
 ROLES = ("calibration", "other-stack", "transfer")
 """Role of a row in the fidelity protocol: ``calibration`` (a calibration chip measured with
 its family's software stack: fitted), ``other-stack`` (a calibration chip measured with another
-engine or version: predicted, not fitted), ``transfer`` (any other chip: predicted with the
-terms carried from its family, never fitted)."""
+engine or version: predicted, not fitted), ``transfer`` (any other chip, or a hybrid model on
+any chip: predicted with the terms carried from its family, never fitted).
+
+A hybrid model's row (linear-attention, Mamba-2 or sliding-window layers,
+:attr:`workloads.model.ModelArch.is_hybrid`) is a transfer row on the calibration chips too: the
+terms are fitted to the dense rows, and the hybrid rows test whether they carry to operators the
+fit never saw. Fitting them as well lets kernel paths the cost model does not describe (a
+token-by-token linear-attention prefill, see docs/fidelity.md) pull the terms every dense row
+uses."""
+
+
+def is_hybrid_row(m: Measurement, loader: Loader) -> bool:
+    """The row's model has hybrid layers (its model reference must be mapped)."""
+    return bool(m.model_ref) and loader.model(m.model_ref or "").is_hybrid
 
 
 def row_role(t: Target, loader: Loader) -> str:
@@ -68,6 +80,8 @@ def row_role(t: Target, loader: Loader) -> str:
     stack = load_families().get(loader.chip(t.m.chip or "").family, {}).get("stack")
     if stack and not t.m.engine.startswith(stack):
         return "other-stack"
+    if is_hybrid_row(t.m, loader):
+        return "transfer"
     return "calibration"
 
 
@@ -445,11 +459,14 @@ def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None
               model_map: Mapping[str, str] | None = None, batches: Sequence[int] | None = None,
               phases: Sequence[str] = ("decode", "prefill"), terms: Sequence[str] | None = None,
               prior_weight: float = 0.1, cv: bool = False,
-              progress: Callable[[str], None] | None = None) -> Calibration:
+              progress: Callable[[str], None] | None = None,
+              include_hybrid: bool = False) -> Calibration:
     """Fit ``chip``'s family terms to the rows of ``measurements`` measured on it (the
     built-in data by default). With ``cv``, also cross-validate: the fitted terms' intervals
     are widened to the cross-validated residuals and the prediction error per phase is
-    measured (:func:`cross_validated_spread`)."""
+    measured (:func:`cross_validated_spread`). Rows of hybrid models are transfer rows
+    (:data:`ROLES`) and are not fitted unless ``include_hybrid``; when they are the only rows,
+    they are fitted."""
     ms = as_measurement_set(measurements, device_map, model_map)
     rows, obj = select_rows(ms, chip, batches)
     ref = chip if isinstance(chip, str) else obj.name
@@ -461,6 +478,10 @@ def calibrate(chip: str | Chip, measurements: str | Path | MeasurementSet | None
             raise UserError(f"{Path(ms.path).name}: no row measured on chip {obj.name!r} runs "
                             f"family {obj.family!r}'s software stack (column engine must begin "
                             f"with {excerpt(stack)}; the rows have {', '.join(sorted(other))})")
+    if not include_hybrid:
+        probe = Loader({ref: obj})
+        dense = [m for m in rows if not is_hybrid_row(m, probe)]
+        rows = dense or rows
     targets = build_targets(rows, phases)
     if not targets:
         raise UserError(f"no row of {Path(ms.path).name} is measured on chip {excerpt(obj.name)} "

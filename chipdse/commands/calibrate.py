@@ -4,20 +4,11 @@ published measurements, and show how far predictions land from them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from chipdse import io
-from chipdse.calibrate import calibrate as fit_chip
-from chipdse.calibrate import calibrated_chip_yaml, family_block_yaml
-from chipdse.calibrate import validate as run_validation
-from chipdse.calibrate.measurements import (
-    MeasurementSet,
-    builtin_measurements_path,
-    load_measurements,
-    parse_maps,
-)
 from chipdse.commands.common import (
     MAX_BATCH,
     MAX_DRAWS,
@@ -28,6 +19,11 @@ from chipdse.commands.common import (
     seed_option,
 )
 from chipdse.errors import UserError
+
+if TYPE_CHECKING:  # pandas, scipy and the fits load only when a command runs
+    import pandas as pd
+
+    from chipdse.calibrate.measurements import MeasurementSet
 
 _MEASUREMENTS = click.option(
     "--measurements", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -46,6 +42,12 @@ _PRIOR = click.option("--prior-weight", default=0.1, show_default=True,
 
 
 def _load(path: Path | None, device_maps, model_maps) -> MeasurementSet:
+    from chipdse.calibrate.measurements import (
+        builtin_measurements_path,
+        load_measurements,
+        parse_maps,
+    )
+
     return load_measurements(path or builtin_measurements_path(),
                              parse_maps(device_maps, "--device"),
                              parse_maps(model_maps, "--model"))
@@ -88,6 +90,9 @@ def calibrate(chip: str, power_mode: str | None, measurements: Path | None, devi
               terms: str | None, prior_weight: float, siblings, family_block: Path | None,
               output: Path | None, fmt: str) -> None:
     """Fit CHIP's achieved-efficiency terms to the measured rows of that chip."""
+    from chipdse.calibrate import calibrate as fit_chip
+    from chipdse.calibrate import calibrated_chip_yaml, family_block_yaml
+
     if siblings and output is None:
         raise UserError("--apply-to needs -o/--output (the sibling files are written beside it)")
     if output is not None:
@@ -138,6 +143,8 @@ def calibrate(chip: str, power_mode: str | None, measurements: Path | None, devi
 def fidelity_table(summary: pd.DataFrame) -> pd.DataFrame:
     """MAPE per device, phase and role, side by side for the chips as loaded and each
     cross-validation."""
+    import pandas as pd
+
     keys = ["device", "phase", "role"]
     wide = summary.pivot_table(index=keys, columns="predictor", values="mape_pct",
                                aggfunc="first")
@@ -180,6 +187,8 @@ def validate(measurements: Path | None, chips, device_maps, model_maps, batches,
              prior_weight: float, bands: int, seed: int, output: Path, fmt: str) -> None:
     """Predicted vs measured for every mapped row, MAPE per device, phase and role, and
     cross-validation (calibration rows only; other devices are transfer tests)."""
+    from chipdse.calibrate import validate as run_validation
+
     io.prepare_dir(output)  # before the work, not after it
     ms = _load(measurements, device_maps, model_maps)
     _list_unmapped(ms)

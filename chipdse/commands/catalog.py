@@ -82,8 +82,32 @@ def chips(action: str, name: str | None, fmt: str) -> None:
     role, sig = prediction_error(c)
     row["prediction_error"] = (f"{role}: ln-time sigma prefill {sig['prefill']:.3g}, "
                                f"decode {sig['decode']:.3g}")
+    row["cost_usd"] = _cost_row(c)
     row["sources"] = dict(c.sources)
     emit(row, fmt)
+
+
+def _cost_row(c) -> dict | str:
+    """The chip's cost in dollars with its band (microarch.cost_usd), or why it has none."""
+    from microarch.cost_usd import chip_cost
+
+    try:
+        k = chip_cost(c)
+    except (ValueError, KeyError) as exc:
+        return f"not priced: {exc}"
+    b = k.breakdown
+    return {
+        "cost_usd": (f"{k.cost_usd:.0f} in [{k.cost_usd_low:.0f}, {k.cost_usd_high:.0f}] "
+                     f"(unit {b['unit_usd']:.0f} + NRE {b['nre_usd'] / 1e6:.0f} M / "
+                     f"{b['volume_units']:.3g} units)"),
+        "die": (f"{k.die_area_mm2:.1f} mm2 ({k.area_source}) at {k.node_nm:g} nm: "
+                f"{b['dies_per_wafer']:.0f} dies per wafer, yield {b['yield']:.3f}"
+                + (f" with {k.spare_groups} of {k.groups} unit groups spare"
+                   if k.spare_groups else "") + f", {b['die_usd']:.0f} per good die"),
+        "package_test_usd": f"{b['package_usd']:.0f} + {b['test_usd']:.0f}",
+        "dram_usd": (f"{b['dram_usd']:.0f} ({k.dram_kind}, "
+                     f"{format_quantity(k.dram_capacity_bytes, 'bytes')})"),
+    }
 
 
 @click.command("models")

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 
 from chipdse import io
 from chipdse.errors import UserError
 from microarch import formats as _formats
 
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
+           "emit_columns", "columns_table",
            "precision_from", "FORMATS", "Finite", "MAX_BATCH", "MAX_TOKENS", "MAX_DRAWS",
-           "power_mode_option", "chip_with_mode"]
+           "power_mode_option", "chip_with_mode", "output_format", "OUTPUT_FORMATS"]
 
 # Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
 FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
@@ -61,18 +61,29 @@ def chip_with_mode(chip: str | None, mode: str | None) -> str | None:
     return f"{base}@{mode}"
 
 
-def workload_options(f: Callable) -> Callable:
+def workload_options(f: Callable | None = None, *, several_chips: bool = False) -> Callable:
     """--chip --power-mode --model --weights --activations --kv --head --sparse24 --batch
-    --prompt --generate (the power mode is folded into ``chip``)."""
+    --prompt --generate (the power mode is folded into ``chip``). With ``several_chips``,
+    --chip may be repeated or a comma list and ``chip`` is a list."""
     import functools
+
+    if f is None:
+        return functools.partial(workload_options, several_chips=several_chips)
 
     @functools.wraps(f)
     def merged(*args: Any, **kw: Any) -> Any:
-        kw["chip"] = chip_with_mode(kw["chip"], kw.pop("power_mode"))
+        mode = kw.pop("power_mode")
+        if several_chips:
+            names = [c.strip() for item in kw["chip"] for c in item.split(",") if c.strip()]
+            kw["chip"] = [chip_with_mode(c, mode) for c in dict.fromkeys(names)]
+        else:
+            kw["chip"] = chip_with_mode(kw["chip"], mode)
         return f(*args, **kw)
 
+    chip_help = ("Chip preset name or chip .yaml file" + ("; repeat it or give a comma list to "
+                 "compare chips side by side." if several_chips else "."))
     opts = [
-        click.option("--chip", required=True, help="Chip preset name or chip .yaml file."),
+        click.option("--chip", required=True, multiple=several_chips, help=chip_help),
         power_mode_option,
         click.option("--model", required=True,
                      help="Model preset name, model .yaml, or Hugging Face config.json."),
@@ -85,7 +96,9 @@ def workload_options(f: Callable) -> Callable:
                      type=click.Choice(FORMATS, case_sensitive=False),
                      help="KV-cache format."),
         click.option("--head", default=None, type=click.Choice(FORMATS, case_sensitive=False),
-                     help="Embedding / LM-head format (default: the weight format)."),
+                     help="Embedding / LM-head format. Default: FP16 when the weights are "
+                          "quantised (as AWQ, GPTQ, TensorRT Edge-LLM, ModelOpt and llama.cpp "
+                          "deployments keep it), else the weight format."),
         click.option("--sparse24", is_flag=True, help="Weights pruned to 2:4 sparsity."),
         click.option("--batch", default=1, show_default=True, type=click.IntRange(1, MAX_BATCH)),
         click.option("--prompt", default=1024, show_default=True,
@@ -125,32 +138,103 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def emit(data: dict[str, Any] | list[dict[str, Any]] | pd.DataFrame, fmt: str,
-         output: Path | None = None) -> None:
-    """Print ``data`` as a table, JSON or CSV, and write it to ``output`` if given."""
-    if isinstance(data, pd.DataFrame):
-        frame = data
-        obj: Any = data.to_dict(orient="records")
-    elif isinstance(data, dict):
-        frame = pd.DataFrame([{k: v for k, v in data.items() if not isinstance(v, dict)}])
-        obj = data
-    else:
-        frame = pd.DataFrame(data)
-        obj = data
+OUTPUT_FORMATS = {".json": "json", ".csv": "csv", ".txt": "table", ".md": "table"}
+"""The format a result file gets from its extension."""
+
+
+def output_format(output: Path) -> str:
+    """The format of ``output`` from its extension (:data:`OUTPUT_FORMATS`); UserError for
+    another extension."""
+    fmt = OUTPUT_FORMATS.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise UserError(f"-o {output}: give a .json, .csv or .txt file (the format follows "
+                        "the extension)")
+    return fmt
+
+
+def emit(data: dict[str, Any] | list[dict[str, Any]] | Any, fmt: str,
+         output: Path | None = None, table: str | None = None) -> None:
+    """Print ``data`` (a dict, a list of row dicts or a DataFrame) as a table, JSON or CSV,
+    and write it to ``output`` if given, in the format of its extension. ``table`` is a
+    readable text to print instead of the plain table."""
+    click.echo(table if (fmt == "table" and table is not None) else _render(data, fmt))
+    if output is not None:
+        ofmt = output_format(output)
+        text = table if (ofmt == "table" and table is not None) else _render(data, ofmt)
+        io.write_text(output, text + "\n")
+
+
+def columns_table(columns: dict[str, Any]) -> str:
+    """A text table of columns (name -> equal-length sequence), each right-aligned, floats to
+    4 significant digits, NaN as "NaN" (pandas' look, without pandas)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, bool) or type(v).__name__ == "bool_":
+            return str(bool(v))
+        if isinstance(v, float) or type(v).__name__.startswith("float"):
+            return "NaN" if math.isnan(v) else f"{float(v):.4g}"
+        return str(v)
+
+    cols = [[name] + [cell(v) for v in values] for name, values in columns.items()]
+    widths = [max(len(c) for c in col) for col in cols]
+    return "\n".join("  ".join(col[i].rjust(w) for col, w in zip(cols, widths))
+                     for i in range(len(cols[0]) if cols else 0))
+
+
+def emit_columns(columns: dict[str, Any], fmt: str) -> None:
+    """Print a table given as columns as a table, JSON records or CSV (no pandas needed)."""
+    import csv
+    import io as _io
+
+    names = list(columns)
+    rows = list(zip(*(list(v) for v in columns.values())))
     if fmt == "json":
-        text = io.json_dumps(obj)
+        text = io.json_dumps([dict(zip(names, r)) for r in rows])
     elif fmt == "csv":
-        text = frame.to_csv(index=False).rstrip("\n")
-    elif isinstance(data, dict):
+        buf = _io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names)
+        w.writerows(zip(*(io.csv_cells(v) for v in columns.values())))
+        text = buf.getvalue().rstrip("\n")
+    else:
+        text = columns_table(columns)
+    click.echo(text)
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    """One row: nested dicts as ``<key>.<subkey>`` columns (CSV keeps every field)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                out[f"{k}.{kk}"] = vv
+        else:
+            out[k] = v
+    return out
+
+
+def _render(data: Any, fmt: str) -> str:
+    if isinstance(data, dict) and fmt == "json":
+        return io.json_dumps(data)
+    if isinstance(data, dict) and fmt == "table":  # one record: no frame (nor pandas) needed
         width = max(len(k) for k in data)
         lines = []
         for k, v in data.items():
             if isinstance(v, dict):
                 v = ", ".join(f"{kk}={_cell(vv)}" for kk, vv in v.items())
             lines.append(f"{k:<{width}}  {_cell(v)}")
-        text = "\n".join(lines)
+        return "\n".join(lines)
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        frame, obj = data, data.to_dict(orient="records")
+    elif isinstance(data, dict):
+        frame, obj = pd.DataFrame([_flat(data)]), data
     else:
-        text = frame.to_string(index=False, float_format=lambda x: f"{x:.4g}")
-    click.echo(text)
-    if output is not None:
-        io.write_text(output, text + "\n")
+        rows = list(data)
+        frame = pd.DataFrame([_flat(r) if isinstance(r, dict) else r for r in rows])
+        obj = rows
+    if fmt == "json":
+        return io.json_dumps(obj)
+    if fmt == "csv":
+        return frame.to_csv(index=False).rstrip("\n")
+    return frame.to_string(index=False, float_format=lambda x: f"{x:.4g}")

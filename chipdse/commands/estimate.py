@@ -11,6 +11,7 @@ from chipdse.commands.common import (
     MAX_DRAWS,
     emit,
     format_option,
+    output_format,
     output_option,
     precision_from,
     seed_option,
@@ -20,7 +21,7 @@ from chipdse.cost import CostOptions
 
 
 @click.command("estimate")
-@workload_options
+@workload_options(several_chips=True)
 @click.option("--paper-model", is_flag=True,
               help="Use the source paper's pure roofline (efficiency 1, no overheads).")
 @click.option("--uncertainty", type=click.IntRange(1, MAX_DRAWS), is_flag=False, flag_value=1000,
@@ -36,20 +37,88 @@ def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int 
     """Latency, throughput, energy and memory of one model on one chip."""
     if output is not None:
         io.check_output_file(output)  # before the work, not after it
+        output_format(output)
     opts = CostOptions.paper() if paper_model else CostOptions()
-    est = api.estimate(kw["chip"], kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
-                       kw["generate"], opts, uncertainty=uncertainty, seed=seed)
-    d = est.to_dict()
-    if est.bands and fmt == "table":
-        for k, (lo, mid, hi) in est.bands.items():
-            d[k] = f"{d[k]:.4g} (median {mid:.4g}, 5-95 %: {lo:.4g} - {hi:.4g})"
-            for q in ("p05", "p50", "p95"):
-                d.pop(f"{k}_{q}")
-    if not est.fits_in_memory:
-        click.echo(f"warning: {est.model} needs {est.memory_bytes / 1e9:.3g} GB but "
-                   f"{est.chip} has {est.dram_capacity_bytes / 1e9:.3g} GB of DRAM",
-                   err=True)
-    emit(d, fmt, output)
+    ests = [api.estimate(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
+                         kw["generate"], opts, uncertainty=uncertainty, seed=seed)
+            for c in kw["chip"]]
+    for est in ests:
+        for asked, ran in (est.format_substitutions or {}).items():
+            click.echo(f"warning: {est.chip} has no {asked} matrix lanes; {asked} GEMMs run "
+                       f"(and are estimated) in {ran}", err=True)
+        if not est.fits_in_memory:
+            click.echo(f"warning: {est.model} needs {est.memory_bytes / 1e9:.3g} GB but "
+                       f"{est.chip} has {est.dram_capacity_bytes / 1e9:.3g} GB of DRAM",
+                       err=True)
+    table = _side_by_side([readable(e) for e in ests])
+    data = ests[0].to_dict() if len(ests) == 1 else [e.to_dict() for e in ests]
+    emit(data, fmt, output, table=table)
+
+
+def _ms(x: float) -> str:
+    return "-" if x != x else (f"{x * 1e3:.4g} ms" if x < 10 else f"{x:.4g} s")
+
+
+def _gb(x: float) -> str:
+    return f"{x / 1e9:.3g} GB"
+
+
+def _shares(by_bound: dict, per: float = 1.0, unit: str = "") -> str:
+    total = sum(by_bound.values())
+    parts = sorted(((v, k) for k, v in by_bound.items() if v > 0), reverse=True)
+    return ", ".join(f"{k} {v / per * 1e3:.3g} ms{unit} ({v / total:.0%})"
+                     for v, k in parts) if total > 0 else "-"
+
+
+def readable(e) -> dict[str, str]:
+    """An estimate as the table prints it: units in the values (ms, tok/s, J, GB), the decode
+    breakdown per token."""
+    n = max(e.generate_tokens, 1)
+    rows = {
+        "chip": e.chip + (f" @ {e.power_mode}" if e.power_mode else ""),
+        "model": e.model, "precision": e.precision,
+        "workload": f"batch {e.batch}, {e.prompt_tokens}-token prompt, "
+                    f"{e.generate_tokens} generated",
+        "prefill": _ms(e.prefill_s),
+        "decode per token": _ms(e.decode_s_per_token),
+        "decode throughput": (f"{e.decode_tokens_per_s:.4g} tok/s"
+                              if e.generate_tokens else "-"),
+        "total": _ms(e.total_s),
+        "energy": (f"{e.energy_j:.4g} J (prefill {e.prefill_energy_j:.3g} J, decode "
+                   + (f"{e.decode_energy_j_per_token * 1e3:.3g} mJ/token" if e.generate_tokens
+                      else "-") + ")"),
+        "memory": (f"{_gb(e.memory_bytes)} of {_gb(e.dram_capacity_bytes)} "
+                   f"({'fits' if e.fits_in_memory else 'DOES NOT FIT'}; weights "
+                   f"{_gb(e.weights_bytes)}, KV cache {_gb(e.kv_cache_bytes)})"),
+        "prefill bound by": _shares(e.prefill_time_by_bound),
+        "decode bound by": _shares(e.decode_time_by_bound, n, "/token")
+        if e.generate_tokens else "-",
+    }
+    if e.idle_energy_j > 0:
+        rows["idle energy"] = f"{e.idle_energy_j:.3g} J (static power of the idle partition)"
+    if e.format_substitutions:
+        rows["runs as"] = ", ".join(f"{a} -> {b}" for a, b in e.format_substitutions.items())
+    units = {"prefill_s": _ms, "total_s": _ms,
+             "decode_tokens_per_s": lambda x: f"{x:.4g} tok/s",
+             "energy_j": lambda x: f"{x:.4g} J"}
+    for k, (lo, mid, hi) in (e.bands or {}).items():
+        f = units.get(k, lambda x: f"{x:.4g}")
+        rows[f"{k} 5-95 %"] = (f"{f(lo)} - {f(hi)} (median {f(mid)}, "
+                               f"{e.uncertainty_samples} draws)")
+    return rows
+
+
+def _side_by_side(rows: list[dict[str, str]]) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    width = max(len(k) for k in keys)
+    if len(rows) == 1:
+        return "\n".join(f"{k:<{width}}  {rows[0].get(k, '')}" for k in keys)
+    cols = [max(len(r.get(k, "")) for k in keys) for r in rows]
+    lines = []
+    for k in keys:
+        cells = "  ".join(f"{r.get(k, '-'):<{w}}" for r, w in zip(rows, cols))
+        lines.append(f"{k:<{width}}  {cells}".rstrip())
+    return "\n".join(lines)
 
 
 @click.command("roofline")
@@ -63,9 +132,12 @@ def roofline(output: Path, **kw) -> None:
 
     io.check_figure_path(output)  # before the work, not after it
     c = api.load_chip(kw["chip"])
-    table = api.operator_table(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
+    prec = precision_from(kw)
+    table = api.operator_table(c, kw["model"], prec, kw["batch"], kw["prompt"],
                                kw["generate"])
-    fig = roofline_figure(c, table, title=f"{c.name} - {kw['model']}")
+    fig = roofline_figure(c, table, title=(
+        f"{c.name} - {kw['model']}, {prec.label()}, batch {kw['batch']}, "
+        f"{kw['prompt']}-token prompt, {kw['generate']} generated"))
     io.save_figure(fig, output)
     click.echo(f"wrote {output}")
 

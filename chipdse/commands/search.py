@@ -39,7 +39,8 @@ _PRECISIONS = {"fp16": ("fp16", "fp16", "fp16"), "int8": ("int8", "int8", "int8"
 _OUT_COLUMNS = ("n_layers", "d_model", "experts", "kv_heads", "ffn_ratio", "matrix_units",
                 "clock_ghz", "dram_bus_bits", "sram_mib", "kv_sram_mib", "native_moe",
                 "fused_nonlinear", "phase_mode", "node_nm", "loss", "perplexity", "latency_s",
-                "prefill_s", "decode_s", "energy_j", "area_mm2", "power_w", "memory_bytes")
+                "prefill_s", "decode_s", "energy_j", "area_mm2", "power_w", "cost_usd",
+                "memory_bytes")
 
 
 # Largest --pop: NSGA-II keeps about 2 kB per individual (pymoo objects, offspring and
@@ -98,6 +99,12 @@ def _common(f: Callable) -> Callable:
         click.option("--budget-latency", default=None,
                      help="Latency budget, e.g. '100ms' (default: the workload's)."),
         click.option("--budget-memory", default=None, help="Memory budget, e.g. '8GB'."),
+        click.option("--max-cost-usd", type=Finite(min=0, min_open=True), default=None,
+                     help="Budget on the chip's cost per unit in US dollars (die, package, "
+                          "test, DRAM and the NRE spread over --volume; microarch.cost_usd)."),
+        click.option("--volume", type=Finite(min=1), default=None,
+                     help="Units shipped, over which the chip's design and mask set are "
+                          "spread in cost_usd (default: the cost data's, 1e6)."),
         click.option("--law", default="plas", show_default=True,
                      type=click.Choice(["plas", "chinchilla", "chinchilla-epoch",
                                         "moe-granular"]), help="Loss law."),
@@ -169,7 +176,8 @@ def _checked_options(cfg: Path, options: dict[str, Any], kw: dict[str, Any]) -> 
     # --power-mode is folded into --chip (NAME@MODE) before the options are saved.
     params = {p.name: p for p in ctx.command.params
               if p.name not in _RUNTIME and p.name != "power_mode"}
-    missing = sorted(set(params) - set(options) - {"seed"})
+    # Options added after a run was saved take their defaults.
+    missing = sorted(set(params) - set(options) - {"seed", "max_cost_usd", "volume"})
     if missing:
         raise UserError(f"{cfg}: inputs.cli.options: missing {', '.join(missing)}")
     unknown = sorted(set(options) - set(params) - set(_RUNTIME))
@@ -215,7 +223,8 @@ def _problem_inputs(kw: dict[str, Any]):
         latency_s=default_budget if lat is None else lat,
         memory_bytes=_quantity(kw["budget_memory"], "bytes", "--budget-memory"),
         power_w=_quantity(kw.get("budget_power"), "w", "--budget-power"),
-        area_mm2=_quantity(kw.get("budget_area"), "mm2", "--budget-area"))
+        area_mm2=_quantity(kw.get("budget_area"), "mm2", "--budget-area"),
+        cost_usd=kw.get("max_cost_usd"))
     objectives = None
     if kw["objectives"] is not None:
         names = [o.strip() for o in kw["objectives"].split(",")]
@@ -288,7 +297,7 @@ def search(**kw: Any) -> None:
     problem = PlasProblem(load_chip(kw["chip"]), workload, budgets, law=kw["law"],
                           objectives=objectives or ("loss", "latency_s"),
                           options=CostOptions.paper() if kw["paper_model"] else CostOptions(),
-                          tokens=kw["tokens"])
+                          tokens=kw["tokens"], volume_units=kw.get("volume"))
     _run(problem, kw, "search", _cli_options(kw))
 
 
@@ -320,11 +329,12 @@ def codesign(**kw: Any) -> None:
                                     objectives=objectives or ("latency_s", "energy_j",
                                                               "area_mm2"),
                                     template=template, options=opts, law=kw["law"],
-                                    tokens=kw["tokens"])
+                                    tokens=kw["tokens"], volume_units=kw.get("volume"))
     else:
         problem = CoDesignProblem(workload, budgets, law=kw["law"],
                                   objectives=objectives or ("loss", "latency_s", "area_mm2"),
-                                  template=template, options=opts, tokens=kw["tokens"])
+                                  template=template, options=opts, tokens=kw["tokens"],
+                                  volume_units=kw.get("volume"))
     _run(problem, kw, "codesign", _cli_options(kw))
 
 

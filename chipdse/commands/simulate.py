@@ -15,6 +15,7 @@ from chipdse.commands.common import (
     Finite,
     chip_with_mode,
     emit,
+    emit_columns,
     format_option,
     power_mode_option,
     seed_option,
@@ -70,8 +71,8 @@ def _share(value: float | None, option: str) -> float | None:
 @seed_option
 @click.option("-o", "--output", "outdir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for config.json, results.csv, events.csv, trace.json, "
-                   "timeline.png.")
+              help="Directory for config.json, results.csv, requests.csv, utilisation.csv, "
+                   "the event log (Parquet), trace.json and, with --plot, timeline.png.")
 @format_option
 @click.option("--phase-mode", type=click.Choice(["fixed", "static", "reconfigurable"]),
               default=None, help="Override the chip's phase-resource mode.")
@@ -96,9 +97,29 @@ def _share(value: float | None, option: str) -> float | None:
               type=click.Choice(FORMATS, case_sensitive=False), help="Activation format.")
 @click.option("--kv", default="fp16", show_default=True,
               type=click.Choice(FORMATS, case_sensitive=False), help="KV-cache format.")
+@click.option("--events", type=click.Choice(["none", "summary", "full"]), default="summary",
+              show_default=True,
+              help="Event log: summary writes events_summary.parquet (one row per request and "
+                   "phase); full also writes events.parquet (one row per operator, streamed "
+                   "in chunks: ~20 B per operator on disk, ~1 s per million).")
+@click.option("--trace-detail", type=click.Choice(["auto", "operator", "phase", "none"]),
+              default="auto", show_default=True,
+              help="trace.json: one slice per operator, one per run of a request's phase, or "
+                   "no trace; auto is per operator up to --trace-max-operators and per phase "
+                   "above (with a note).")
+@click.option("--trace-max-operators", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Most operators --trace-detail auto shows one by one (default 100,000; "
+                   "~170 B of trace.json each).")
+@click.option("--plot/--no-plot", default=False, show_default=True,
+              help="Also draw timeline.png (slot occupancy, latencies, utilisation, KV cache; "
+                   "matplotlib adds about a second).")
 @click.option("--max-operators", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Refuse a run that would simulate more than N operators (each takes about "
-                   "0.4 kB of memory; default 20,000,000).")
+              help="Refuse a run that would simulate more than N operators (default "
+                   "100,000,000; the event log is not held in memory, the time grows with "
+                   "them).")
+@click.option("--max-request-operators", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Refuse a request of more than N operators (its costs are held in memory, "
+                   "~0.25 kB each; default 4,000,000).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
              duration: str | None, seed: int,
@@ -106,13 +127,16 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
              prefill_compute_share: float | None, prefill_bandwidth_share: float | None,
              prefill_sram_share: float | None, reconfiguration_latency: str | None,
              power_gating: bool | None, policy: str, kv_overflow: str, weights: str,
-             activations: str, kv: str, max_operators: int | None, no_progress: bool) -> None:
+             activations: str, kv: str, events: str, trace_detail: str,
+             trace_max_operators: int | None, plot: bool, max_operators: int | None,
+             max_request_operators: int | None, no_progress: bool) -> None:
     """Simulate a trace of VLA requests (vision encoder, prefill, action decode) on a chip.
 
     Prints latency statistics, deadline misses, throughput and energy per stream, and writes
-    config.json, results.csv, requests.csv, events.csv, utilisation.csv, trace.json (open in
-    ui.perfetto.dev) and timeline.png to the output directory. A trace whose event log would
-    exceed --max-operators operators is refused before it runs.
+    config.json, results.csv, requests.csv, utilisation.csv, the event log (--events),
+    trace.json (--trace-detail; open in ui.perfetto.dev) and, with --plot, timeline.png to the
+    output directory. A run of more than --max-operators operators, or with a request of more
+    than --max-request-operators, is refused before it runs.
     """
     from chipdse.api import make_precision
     from chipdse.sim import SimOptions
@@ -137,8 +161,10 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
     if power_gating is not None:
         changes["power_gating"] = power_gating
     precision = make_precision(weights, activations, kv)
-    limit = {} if max_operators is None else {"max_operators": max_operators}
-    options = SimOptions(policy=policy, kv_overflow=kv_overflow, **limit)
+    limits = {k: v for k, v in (("max_operators", max_operators),
+                                ("max_request_operators", max_request_operators),
+                                ("max_trace_ops", trace_max_operators)) if v is not None}
+    options = SimOptions(policy=policy, kv_overflow=kv_overflow, **limits)
     dur = _seconds(duration, "--duration")
 
     # Progress on stderr (a terminal only): simulation up to 50 %, then one step per file.
@@ -156,22 +182,27 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
     def step(name: str) -> None:
         if bar is not None:
             bar.label = f"writing {name}"
-            advance(500 + 70 * written[0])
+            advance(500 + 60 * written[0])
             written[0] += 1
 
+    notes: list[str] = []
     with bar if bar is not None else contextlib.nullcontext():
         result = run_simulation(chip, model, trace, precision, dur, seed, phase_mode, options,
                                 progress=lambda f: advance(int(500 * f)), **changes)
-        result.write(outdir, seed=seed, progress=step)
+        paths = result.write(outdir, seed=seed, progress=step, events=events,
+                             trace=trace_detail, plot=plot, notice=notes.append)
         advance(1000)
-    table = result.summary[list(_SUMMARY_COLUMNS)]
     if fmt == "json":
         emit(result.to_dict(), "json")
     else:
-        emit(table, fmt)
+        cols = result.columns["summary"]
+        emit_columns({k: cols[k] for k in _SUMMARY_COLUMNS}, fmt)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     t = result.totals
     click.echo(f"{t['operators']:,} operators simulated in {t['wall_s']:.2f} s "
-               f"({t['operators_per_s']:,.0f} operators/s); wrote {outdir}", err=True)
+               f"({t['operators_per_s']:,.0f} operators/s); wrote "
+               f"{', '.join(p.name for p in paths)} to {outdir}", err=True)
 
 
 COMMANDS = [simulate]

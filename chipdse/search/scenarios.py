@@ -75,10 +75,11 @@ class Budgets:
     memory_bytes: float | None = None
     power_w: float | None = None
     area_mm2: float | None = None
+    cost_usd: float | None = None
 
     def __post_init__(self) -> None:
         for name, unit in (("latency_s", "s"), ("memory_bytes", "bytes"), ("power_w", "W"),
-                           ("area_mm2", "mm^2")):
+                           ("area_mm2", "mm^2"), ("cost_usd", "USD")):
             v = getattr(self, name)
             if v is None:
                 continue
@@ -92,8 +93,11 @@ class Budgets:
             object.__setattr__(self, name, float(v))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_s": self.latency_s, "memory_bytes": self.memory_bytes,
-                "power_w": self.power_w, "area_mm2": self.area_mm2}
+        out = {"latency_s": self.latency_s, "memory_bytes": self.memory_bytes,
+               "power_w": self.power_w, "area_mm2": self.area_mm2}
+        if self.cost_usd is not None:  # absent when unset: earlier runs keep their fingerprint
+            out["cost_usd"] = self.cost_usd
+        return out
 
 OBJECTIVES = {
     "loss": "predicted loss (nats/token)", "latency_s": "latency of the chosen metric (s)",
@@ -101,4 +105,5 @@ OBJECTIVES = {
     "energy_j": "energy per request (J)", "area_mm2": "die area (mm^2)",
     "power_w": "peak power (W)", "avg_power_w": "energy / total latency (W)",
     "memory_bytes": "weights + KV + activations (bytes)",
+    "cost_usd": "chip cost per unit incl. NRE / volume (USD, microarch.cost_usd)",
 }

@@ -43,6 +43,7 @@ from chipdse.accounting import FULL, PhaseLayout, Shares, partition_params
 from chipdse.analytic import activation_workspace_bytes
 from chipdse.cost import ChipParams, CostOptions
 from chipdse.errors import UserError
+from chipdse.sim.log import BatchLog
 from chipdse.sim.plan import (
     OpNames,
     Segment,
@@ -60,16 +61,21 @@ from workloads.precision import Precision
 from workloads.trace import Stream, Trace
 
 __all__ = ["SimOptions", "Request", "Simulator", "POLICIES", "RECONFIG_POLICIES",
-           "MAX_OPERATORS", "BYTES_PER_OPERATOR"]
+           "MAX_OPERATORS", "MAX_REQUEST_OPERATORS", "BYTES_PER_PLAN_OPERATOR"]
 
 POLICIES = ("priority", "fifo", "edf", "round-robin")
 RECONFIG_POLICIES = ("split", "priority")
-# Memory of a run grows with its operators: the event log, the per-operator plans and the
-# tables built from them take about 0.4 kB per operator (measured: peak RSS 220 MB at 0.39 M
-# operators, 660 MB at 1.57 M, vla-drive-10hz on Jetson AGX Orin with Qwen2.5-0.5B), so the
-# default limit of 20 M operators is about 8 GB of memory and a few minutes of run and writing.
-BYTES_PER_OPERATOR = 400
-MAX_OPERATORS = 20_000_000
+# A run's memory grows with its batches (chipdse.sim.log: 40 B each once packed; one per stage
+# of a request when nothing contends, at worst one per operator under round-robin contention)
+# and with its distinct stage plans (costs of every operator of one request's stage, about
+# BYTES_PER_PLAN_OPERATOR each while they are built and summed: measured 250 B, peak RSS
+# 386 MB for one request of 1.31 M operators, 59 MB for 13 k). Neither grows with the event
+# log: the per-operator rows are rebuilt in bounded chunks when they are written.
+# MAX_OPERATORS bounds a run's time (and, at one batch per operator, its memory to ~4 GB);
+# MAX_REQUEST_OPERATORS bounds one request's plans (~1 GB).
+BYTES_PER_PLAN_OPERATOR = 250
+MAX_OPERATORS = 100_000_000
+MAX_REQUEST_OPERATORS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,13 @@ class SimOptions:
         kv_overflow: "spill" (a cache that does not fit in KV SRAM spills to DRAM) or "wait"
             (the request waits until it fits).
         util_bin_s: width of the utilisation time bins (None: horizon / 2000, at least 1 ms).
-        max_trace_ops: above this many operators the Perfetto trace shows one span per phase
-            (and decode step) instead of one per operator.
+        max_trace_ops: above this many operators the Perfetto trace (at detail "auto") shows
+            one slice per run of a phase instead of one per operator.
         max_operators: a trace that would simulate more operators is refused before it runs
-            (the event log keeps every operator: see ``BYTES_PER_OPERATOR``).
+            (see ``MAX_OPERATORS``).
+        max_request_operators: a request with more operators than this (one request's stage
+            plans are held in memory, ``BYTES_PER_PLAN_OPERATOR`` each) is refused before it
+            runs.
         reconfig_policy: how a reconfigurable chip splits while both phase classes are
             active: "split" (the static split) or "priority" (the split follows the
             higher-priority stream's phase; see the module docstring).
@@ -96,8 +105,9 @@ class SimOptions:
     policy: str = "priority"
     kv_overflow: str = "spill"
     util_bin_s: float | None = None
-    max_trace_ops: int = 500_000
+    max_trace_ops: int = 100_000
     max_operators: int = MAX_OPERATORS
+    max_request_operators: int = MAX_REQUEST_OPERATORS
     reconfig_policy: str = "split"
     priority_share: float = 1.0
 
@@ -114,9 +124,11 @@ class SimOptions:
             raise UserError(f"kv_overflow must be 'spill' or 'wait', got {self.kv_overflow!r}")
         if self.util_bin_s is not None and not self.util_bin_s > 0:
             raise UserError(f"util_bin_s must be > 0, got {excerpt(self.util_bin_s)}")
-        if isinstance(self.max_operators, bool) or not isinstance(self.max_operators, int) \
-                or self.max_operators < 1:
-            raise UserError(f"max_operators must be an integer >= 1, got {self.max_operators!r}")
+        for name, low in (("max_operators", 1), ("max_request_operators", 1),
+                          ("max_trace_ops", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UserError(f"{name} must be an integer >= {low}, got {excerpt(v)}")
 
 
 @dataclass
@@ -185,9 +197,9 @@ class Simulator:
         self.kv = KVStore(self.env, int(float(self.full.kv_capacity_bytes)),
                           self._kv_dram_budget(), options.kv_overflow)
         self._check_kv_fits()
-        self._plans: dict[tuple, StagePlan] = {}
-        # (request id, plan, first op, end op, start time, slot index, cum offset)
-        self.batches: list[tuple[int, StagePlan, int, int, float, int, float]] = []
+        self._plans: dict[tuple, tuple[StagePlan, int]] = {}
+        self.plans: list[StagePlan] = []  # every distinct plan, indexed by the batch log
+        self.batches = BatchLog()
         self.reconfigs: list[tuple[float, float, str]] = []
         self.requests = self._make_requests()
         self.n_operators = sum(self._ops_per_request(r) for r in self.requests)
@@ -219,15 +231,26 @@ class Simulator:
                               segments: list[tuple[list[Segment], list[Segment]]]) -> None:
         """Refuse a run whose event log would not fit in memory, before building it."""
         per = [sum(g.n_ops for g in pre + dec) for pre, dec in segments]
+        c = self._count
+        one = self.options.max_request_operators
+        for s, k in zip(self.trace.streams, per):
+            if k > one:
+                raise UserError(
+                    f"trace {self.trace.name!r}: a request of stream {excerpt(s.name)} has "
+                    f"{k:,} operators ({s.request.prefill_tokens:,} prompt, "
+                    f"{s.request.action_tokens:,} action tokens), more than the limit of "
+                    f"{one:,} per request (its costs are held in memory, "
+                    f"~{one * BYTES_PER_PLAN_OPERATOR / 1e9:.2g} GB at the limit): use fewer "
+                    "tokens or cameras (or raise --max-request-operators)")
         total = sum(n * k for n, k in zip(frames, per))
         limit = self.options.max_operators
         if total <= limit:
             return
         big = max(range(len(per)), key=lambda i: frames[i] * per[i])
-        s, c = self.trace.streams[big], self._count
+        s = self.trace.streams[big]
         raise UserError(
             f"trace {self.trace.name!r}: {c(total)} operators to simulate exceed the limit of "
-            f"{limit:,} (~{limit * BYTES_PER_OPERATOR / 1e9:.0f} GB of memory); stream "
+            f"{limit:,}; stream "
             f"{excerpt(s.name)} alone has {c(frames[big])} frames x {per[big]:,} operators "
             f"({s.request.prefill_tokens:,} prompt, {s.request.action_tokens:,} action tokens): "
             "shorten the duration (--duration) or use fewer tokens, cameras or a lower rate "
@@ -306,18 +329,20 @@ class Simulator:
         return sum(st.n_ops for st in self.work[r.stream].stages)
 
     # -- plans ---------------------------------------------------------------------------
-    def plan(self, r: Request, stage_index: int, slot: Slot) -> StagePlan:
-        """Costs of a request's stage on the slot's current shares (cached)."""
+    def plan(self, r: Request, stage_index: int, slot: Slot) -> tuple[StagePlan, int]:
+        """Costs of a request's stage on the slot's current shares (cached), and the plan's
+        index in :attr:`plans`."""
         w = self.work[r.stream]
         kv = r.kv_sram_bytes if w.kv_need_bytes else None
         key = (r.stream, stage_index, slot.shares, kv)
-        plan = self._plans.get(key)
-        if plan is None:
+        found = self._plans.get(key)
+        if found is None:
             params = partition_params(self.full, slot.shares)
             plan = cost_stage(w.stages[stage_index], self.full, params, slot.shares, kv,
                               self.cost_options)
-            self._plans[key] = plan
-        return plan
+            found = self._plans[key] = (plan, len(self.plans))
+            self.plans.append(plan)
+        return found
 
     # -- processes -----------------------------------------------------------------------
     def _set_activity(self, leave: str | None, enter: str | None, priority: int = 0) -> None:
@@ -425,7 +450,7 @@ class Simulator:
         i = 0
         n = self.work[r.stream].stages[si].n_ops
         while i < n:
-            plan = self.plan(r, si, slot)
+            plan, pi = self.plan(r, si, slot)
             cum = plan.cum_s
             base = float(cum[i - 1]) if i else 0.0
             t0 = env.now
@@ -448,7 +473,7 @@ class Simulator:
                     rest = float(cum[k]) - base - elapsed
                     if rest > 0:
                         yield env.timeout(rest)
-            self.batches.append((r.id, plan, i, k + 1, t0, slot.index, base))
+            self.batches.append(r.id, pi, i, k + 1, t0, slot.index, base)
             i = k + 1
             if i < n and slot.should_yield(r.key):
                 slot.release(held)

@@ -117,10 +117,17 @@ def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
     body = [i for i, o in enumerate(ops) if o.layer_op]
     tail = [i for i, o in enumerate(ops) if not o.layer_op and o.name != "embedding"]
     for i in body:
-        if float(np.max(ops[i].count)) != float(n_layers):
-            raise ValueError(f"operator {ops[i].name}: count {ops[i].count} != layers {n_layers}")
-    order = np.array(head + body * n_layers + tail, dtype=np.int64)
-    layer = np.concatenate([np.full(len(head), -1), np.repeat(np.arange(n_layers), len(body)),
+        want = n_layers if ops[i].layers is None else len(ops[i].layers)
+        if float(np.max(ops[i].count)) != float(want):
+            raise ValueError(f"operator {ops[i].name}: count {ops[i].count} != layers {want}")
+    if all(ops[i].layers is None for i in body):
+        per_layer = [body] * n_layers
+    else:  # a hybrid: each operator in the layers it runs in
+        per_layer = [[i for i in body if ops[i].layers is None or j in ops[i].layers]
+                     for j in range(n_layers)]
+    order = np.array(head + [i for ids in per_layer for i in ids] + tail, dtype=np.int64)
+    layer = np.concatenate([np.full(len(head), -1),
+                            np.repeat(np.arange(n_layers), [len(ids) for ids in per_layer]),
                             np.full(len(tail), -1)]).astype(np.int32)
     return order, layer
 

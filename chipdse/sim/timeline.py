@@ -20,7 +20,7 @@ def timeline_figure(result):
     fig, axes = plt.subplots(4, 1, figsize=(12, 10), sharex=True,
                              gridspec_kw={"height_ratios": [1.2, 1.4, 1.2, 0.8]})
     ax_g, ax_l, ax_u, ax_k = axes
-    slots = list(result.events["resource"].cat.categories) if len(result.events) else []
+    slots = [r[len("slot:"):] for r in result.resources["resource"] if r.startswith("slot:")]
     spans = result.spans
     if spans is not None and len(spans):
         for si, _ in enumerate(slots):
