@@ -133,9 +133,14 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr (warnings and "
+              "errors still show).")
+@click.option("-v", "--verbose", is_flag=True, help="Every progress line (each generation, "
+              "round or block) and the studies' full answers.")
 @click.version_option(package_name="chipdse")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     """chipdse: size on-device accelerators for LLM and VLA inference."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["verbosity"] = -1 if quiet else (1 if verbose else 0)

@@ -82,11 +82,17 @@ def test_codesign_dominates_the_preset_at_equal_area_and_power(name):
 
 def test_cli_codesign_and_sizing(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(main, ["codesign", "--budget-area", "400mm2", "--budget-power", "80W",
-                             "--pop", "16", "--generations", "3", "--format", "csv",
+    r = runner.invoke(main, ["-v", "codesign", "--budget-area", "400mm2", "--budget-power",
+                             "80W", "--pop", "16", "--generations", "3", "--format", "csv",
                              "-o", str(tmp_path / "cd")])
     assert r.exit_code == 0, r.output
-    assert "nsga2 generation 3/3" in r.stderr
+    assert "nsga2 generation 3/3" in r.stderr  # every generation with -v
+    r = runner.invoke(main, ["codesign", "--budget-area", "400mm2", "--pop", "16",
+                             "--generations", "3", "-o", str(tmp_path / "cd2")])
+    assert r.exit_code == 0 and "generation" not in r.stderr  # not a terminal: no line spam
+    r = runner.invoke(main, ["-q", "codesign", "--budget-area", "400mm2", "--pop", "16",
+                             "--generations", "3", "-o", str(tmp_path / "cd3")])
+    assert r.exit_code == 0 and "wrote" not in r.stderr and "note:" not in r.stderr
     r = runner.invoke(main, ["codesign", "--model", "qwen2.5-0.5b", "--pop", "16",
                              "--generations", "2", "--objectives", "latency_s,area_mm2",
                              "--format", "json"])

@@ -31,3 +31,18 @@ def test_unknown_study_is_one_line():
     r = CliRunner().invoke(main, ["study", "run", "nonesuch", "-o", "/tmp/x"])
     assert r.exit_code == 2
     assert r.output.startswith("error: unknown study 'nonesuch'")
+
+
+def test_study_run_prints_one_line_per_study(tmp_path):
+    from click.testing import CliRunner
+
+    from chipdse.cli import main
+
+    r = CliRunner().invoke(main, ["study", "run", "int8-speedup", "--quick", "-o",
+                                  str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("int8-speedup: ") and "verdict.md" in lines[0]
+    r = CliRunner().invoke(main, ["-v", "study", "run", "int8-speedup", "--quick", "-o",
+                                  str(tmp_path / "b")])
+    assert r.exit_code == 0 and "over FP16" in r.stdout  # the full answer with -v

@@ -16,7 +16,8 @@ from microarch import formats as _formats
 __all__ = ["workload_options", "format_option", "output_option", "seed_option", "emit",
            "emit_columns", "columns_table",
            "precision_from", "FORMATS", "Finite", "MAX_BATCH", "MAX_TOKENS", "MAX_DRAWS",
-           "power_mode_option", "chip_with_mode", "output_format", "OUTPUT_FORMATS"]
+           "power_mode_option", "chip_with_mode", "output_format", "OUTPUT_FORMATS",
+           "verbosity", "progress_printer"]
 
 # Every name microarch.formats.get_format accepts: the canonical formats, then their aliases.
 FORMATS: tuple[str, ...] = tuple(_formats.FORMATS) + tuple(
@@ -111,6 +112,39 @@ def workload_options(f: Callable | None = None, *, several_chips: bool = False) 
     for o in reversed(opts):
         merged = o(merged)
     return merged
+
+
+def verbosity() -> int:
+    """-1 with ``chipdse -q``, 1 with ``chipdse -v``, else 0."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return int((root.obj or {}).get("verbosity", 0)) if root is not None else 0
+
+
+def progress_printer() -> Callable[[str], None]:
+    """The one progress reporter of long commands, on stderr: nothing with ``-q``; every line
+    with ``-v``; by default one status line rewritten in place on a terminal (each message
+    replaces the last) and nothing when stderr is not a terminal."""
+    import sys
+
+    level = verbosity()
+    tty = sys.stderr.isatty()
+
+    def say(msg: str) -> None:
+        if level < 0:
+            return
+        if level > 0:
+            click.echo(msg, err=True)
+        elif tty:
+            width = 100
+            click.echo("\r" + msg[:width].ljust(width), err=True, nl=False)
+
+    def done() -> None:
+        if level == 0 and tty:
+            click.echo("\r" + " " * 100 + "\r", err=True, nl=False)
+
+    say.done = done  # type: ignore[attr-defined]
+    return say
 
 
 def precision_from(kw: dict[str, Any]):

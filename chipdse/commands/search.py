@@ -26,7 +26,9 @@ from chipdse.commands.common import (
     emit,
     format_option,
     power_mode_option,
+    progress_printer,
     seed_option,
+    verbosity,
 )
 from chipdse.errors import UserError
 from microarch.excerpt import excerpt
@@ -244,20 +246,24 @@ def _run(problem, kw: dict[str, Any], command: str, cli_options: dict[str, Any])
     out = kw["output"]
     if out is not None:
         io.prepare_dir(out)  # before the work, not after it
-    progress = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    progress = progress_printer()
     res = run_search(problem, method=kw["method"], pop_size=kw["pop_size"],
                      generations=kw["generations"], seed=kw["seed"], run_dir=out,
                      resume=kw["resume"] is not None, scheduler=kw["scheduler"],
                      progress=progress, simulator="auto",
                      config_extra={"cli": {"command": command, "options": cli_options}})
+    progress.done()
     if out is not None:
         res.save(out)
-        click.echo(f"wrote {out}/results.csv, front.csv, summary.json, pareto.png", err=True)
+        if verbosity() >= 0:
+            click.echo(f"wrote {out}/results.csv, front.csv, summary.json, pareto.png",
+                       err=True)
     front = res.front
     if len(res.frame) and front.empty:
         raise UserError(_no_feasible_message(res, out))
     for note in res.notes:
-        click.echo(f"note: {note}", err=True)
+        if verbosity() >= 0:
+            click.echo(f"note: {note}", err=True)
     cols = [c for c in _OUT_COLUMNS if c in front.columns]
     click.echo(f"{len(front)} Pareto designs of {len(res.frame)} evaluated "
                f"({res.method}, {res.elapsed_s:.2f} s)", err=True)

@@ -19,6 +19,7 @@ from chipdse.commands.common import (
     format_option,
     power_mode_option,
     seed_option,
+    verbosity,
 )
 from chipdse.errors import UserError
 from microarch.excerpt import excerpt
@@ -168,7 +169,7 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
     dur = _seconds(duration, "--duration")
 
     # Progress on stderr (a terminal only): simulation up to 50 %, then one step per file.
-    show = not no_progress and sys.stderr.isatty()
+    show = not no_progress and verbosity() >= 0 and sys.stderr.isatty()
     bar = click.progressbar(length=1000, label="simulating", file=sys.stderr) if show else None
     done = [0]
 
@@ -200,6 +201,12 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
     for note in notes:
         click.echo(f"note: {note}", err=True)
     t = result.totals
+    if t.get("overloaded"):
+        parts = ", ".join(f"{k} {t['arrivals_per_s'][k]:g}/s x {v * 1e3:.4g} ms"
+                          for k, v in t["service_s"].items())
+        click.echo(f"warning: overloaded: arrivals ask for {t['offered_load']:.2f} s of work "
+                   f"per second ({parts}, each request run alone); the queues grow for the "
+                   "whole run, so latencies measure the backlog, not the chip", err=True)
     click.echo(f"{t['operators']:,} operators simulated in {t['wall_s']:.2f} s "
                f"({t['operators_per_s']:,.0f} operators/s); wrote "
                f"{', '.join(p.name for p in paths)} to {outdir}", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from chipdse import api, io
-from chipdse.commands.common import emit, seed_option
+from chipdse.commands.common import emit, progress_printer, seed_option, verbosity
 from chipdse.errors import UserError
 
 
@@ -37,12 +37,23 @@ def run_cmd(name: str, output: Path, quick: bool, seed: int) -> None:
     if name != "all" and name not in known:
         raise UserError(f"unknown study {name!r} (known: {', '.join(sorted(known))})")
     io.prepare_dir(output)  # before the work, not after it
-    for n in names:
+    say = progress_printer()
+    for i, n in enumerate(names):
+        say(f"study {i + 1}/{len(names)}: {n} ...")
         t0 = time.perf_counter()
         res = api.study(n, output / n if name == "all" else output, quick=quick, seed=seed)
-        click.echo(f"{n}: {res.verdict_word} ({time.perf_counter() - t0:.1f} s) -> "
-                   f"{(output / n) if name == 'all' else output}", err=True)
-        click.echo(f"{n}: {res.answer}")
+        say.done()
+        where = (output / n) if name == "all" else output
+        # One line per study on stdout (its verdicts and the path of verdict.md); the full
+        # answer with -v.
+        words = {}
+        for v in getattr(res, "verdicts", []) or []:
+            words[v.word] = words.get(v.word, 0) + 1
+        tally = ", ".join(f"{k} {c}" for k, c in sorted(words.items()))
+        click.echo(f"{n}: {res.verdict_word}" + (f" ({tally})" if tally else "")
+                   + f" in {time.perf_counter() - t0:.1f} s -> {where / 'verdict.md'}")
+        if verbosity() > 0:
+            click.echo(f"  {res.answer}")
 
 
 COMMANDS = [study]

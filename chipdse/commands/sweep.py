@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from chipdse import io
-from chipdse.commands.common import FORMATS, MAX_BATCH, MAX_TOKENS, chip_with_mode
+from chipdse.commands.common import FORMATS, MAX_BATCH, MAX_TOKENS, chip_with_mode, verbosity
 from chipdse.errors import UserError
 from microarch.excerpt import excerpt
 
@@ -100,7 +100,7 @@ def sweep(chips, systems, modes, models, weights, activations, kv, head, batch, 
                      systems=tuple(_names(systems)))
     io.prepare_dir(output)  # before the work, not after it
     groups = len(spec.groups())
-    show = not quiet and groups > 1 and sys.stderr.isatty()
+    show = not quiet and verbosity() >= 0 and groups > 1 and sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
         if show:

@@ -88,8 +88,24 @@ def simulate(chip: str | Path | Chip, model: str | Path | ModelArch | None = Non
         "options": dataclasses.asdict(options), "cost_options": dataclasses.asdict(cost_options),
     }
     result = build_result(sim, 0.0, config)
+    result.totals.update(offered_load(c, t, p, cost_options))
     wall = time.perf_counter() - t0
     result.totals["wall_s"] = wall
     result.totals["engine_wall_s"] = wall_run
     result.totals["operators_per_s"] = result.totals["operators"] / wall if wall > 0 else 0.0
     return result
+
+
+def offered_load(chip: Chip, trace: Trace, precision: Precision,
+                 cost_options: CostOptions = CostOptions()) -> dict[str, Any]:
+    """The work the trace offers per second: each stream's rate times its request's time run
+    alone on ``chip`` (:func:`chipdse.accounting.request_estimate`, the simulator's own
+    accounting), summed. At 1 or more the arrivals exceed what the chip can serve even with
+    no contention, and queues grow for as long as the trace runs: ``overloaded``."""
+    from chipdse.accounting import request_estimate
+
+    per = {s.name: float(request_estimate(s.request, chip, precision, cost_options).total_s)
+           for s in trace.streams}
+    load = sum(s.rate_hz * per[s.name] for s in trace.streams)
+    return {"offered_load": load, "overloaded": bool(load >= 1.0),
+            "service_s": per, "arrivals_per_s": {s.name: s.rate_hz for s in trace.streams}}
