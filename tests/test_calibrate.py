@@ -24,7 +24,7 @@ from chipdse.calibrate import (
     predict,
     term_value,
 )
-from chipdse.calibrate.measurements import REQUIRED_COLUMNS, load_measurements
+from chipdse.calibrate.measurements import COLUMNS, load_measurements
 from chipdse.errors import UserError
 from microarch.loader import chip_from_dict, load_chip
 
@@ -53,7 +53,7 @@ def synthetic_csv(path: Path, chip: str, truth: dict, models, labels, batches=(1
     c = apply_terms(load_chip(chip), truth)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(REQUIRED_COLUMNS)
+        w.writerow(COLUMNS)
         for model in models:
             for label in labels:
                 for b in batches:

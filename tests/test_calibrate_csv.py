@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chipdse.calibrate.measurements import (
+    COLUMNS,
     REQUIRED_COLUMNS,
     builtin_measurements_path,
     load_measurements,
@@ -15,7 +16,7 @@ from chipdse.calibrate.measurements import (
 )
 from chipdse.errors import SpecError
 
-HEADER = ",".join(REQUIRED_COLUMNS)
+HEADER = ",".join(COLUMNS)
 GOOD = ("Jetson AGX Orin 64GB,TensorRT Edge-LLM 0.10.0 llm_bench,Qwen3-0.6B,INT4 AWQ,1,2048,,"
         "162.5,17277.3,118.5,https://example.org/bench")
 
@@ -39,11 +40,27 @@ def test_good_row_maps_to_presets(tmp_path):
 
 
 def test_missing_columns_are_named(tmp_path):
-    header = HEADER.replace(",ttft_ms", "").replace(",source_url", "")
+    header = HEADER.replace(",batch", "").replace(",source_url", "")
     with pytest.raises(SpecError) as e:
         load_measurements(write(tmp_path, "x", header=header))
-    assert str(e.value) == ("m.csv: missing columns ttft_ms, source_url (required: "
+    assert str(e.value) == ("m.csv: missing columns batch, source_url (required: "
                             + ", ".join(REQUIRED_COLUMNS) + ")")
+
+
+def test_optional_columns_and_generic_precisions(tmp_path):
+    """Only device, model, precision, batch and source_url are required; generic labels
+    (INT8, W8A8, W4A16, FP8 W8A8, ...) map to formats."""
+    p = tmp_path / "short.csv"
+    p.write_text("device,model,precision,batch,decode_tok_s,source_url\n"
+                 "Jetson AGX Orin 64GB,Qwen3-0.6B,W4A16,1,162.5,https://example.org/b\n"
+                 "Jetson AGX Orin 64GB,Qwen3-0.6B,int8,1,150,https://example.org/b\n",
+                 encoding="utf-8")
+    ms = load_measurements(p)
+    a, b = ms.rows
+    assert (a.precision.weights, a.precision.activations, a.precision.head) == (
+        "int4", "fp16", "fp16")
+    assert (b.precision.weights, b.precision.activations) == ("int8", "int8")
+    assert a.engine == "" and a.decode_step_s == pytest.approx(1 / 162.5)
 
 
 def test_non_numeric_value_names_row_and_column(tmp_path):

@@ -47,14 +47,19 @@ from microarch.schema import SpecError, excerpt, read_text
 from workloads.loader import list_models
 from workloads.precision import Precision
 
-__all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "DEVICES", "MODELS", "PRECISIONS",
+__all__ = ["COLUMNS", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "DEVICES", "MODELS", "PRECISIONS",
            "CALIBRATION_CHIPS",
            "Measurement", "Unmapped", "MeasurementSet", "load_measurements",
            "builtin_measurements_path", "parse_maps"]
 
-REQUIRED_COLUMNS = ("device", "engine", "model", "precision", "batch", "input_tokens",
-                    "output_tokens", "decode_tok_s", "prefill_tok_s", "ttft_ms", "source_url")
-OPTIONAL_COLUMNS = ("power_mode", "params_b", "notes")
+COLUMNS = ("device", "engine", "model", "precision", "batch", "input_tokens",
+           "output_tokens", "decode_tok_s", "prefill_tok_s", "ttft_ms", "source_url")
+"""The standard header of a measurements CSV, in order."""
+REQUIRED_COLUMNS = ("device", "model", "precision", "batch", "source_url")
+"""Columns every measurements CSV has (a row also needs one of decode_tok_s, prefill_tok_s or
+ttft_ms)."""
+OPTIONAL_COLUMNS = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS) + (
+    "power_mode", "params_b", "notes")
 
 # Published device names -> chip presets.
 DEVICES: dict[str, str] = {
@@ -171,6 +176,22 @@ PRECISIONS: dict[str, PrecisionSpec] = {
                                     "FP8 language model of a VLM export; LM head and KV FP16 "
                                     "(assumption); the ViT is not costed"),
     "fp16": PrecisionSpec(_p("fp16", "fp16", "fp16", "fp16"), "FP16 weights, activations, KV"),
+    # Generic labels, as papers and vendor tables write them (LM head and KV FP16, the
+    # common default of the deployments: assumption).
+    "bf16": PrecisionSpec(_p("bf16", "bf16", "bf16", "bf16"), "BF16 weights, activations, KV"),
+    "int8": PrecisionSpec(_p("int8", "int8", "fp16", "fp16"),
+                          "INT8 read as W8A8 (SmoothQuant-style, TensorRT's INT8 path); LM "
+                          "head and KV FP16 (assumption); for weight-only INT8 write W8A16"),
+    "w8a8": PrecisionSpec(_p("int8", "int8", "fp16", "fp16"),
+                          "W8A8 INT8 weights and activations; LM head and KV FP16"),
+    "w8a16": PrecisionSpec(_p("int8", "fp16", "fp16", "fp16"),
+                           "INT8 weight-only; LM head and KV FP16"),
+    "w4a16": PrecisionSpec(_p("int4", "fp16", "fp16", "fp16"),
+                           "INT4 weight-only (AWQ / GPTQ style); LM head and KV FP16"),
+    "w4a8": PrecisionSpec(_p("int4", "int8", "fp16", "fp16"),
+                          "INT4 weights, INT8 activations; LM head and KV FP16"),
+    "fp8 w8a8": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
+                              "FP8 weights and activations; LM head and KV FP16"),
     "fp8": PrecisionSpec(_p("fp8", "fp8", "fp16", "fp16"),
                          "FP8 weights and activations; LM head and KV FP16 (assumption)"),
     "int4 (q4f16_1)": PrecisionSpec(_p("int4", "fp16", "fp16", "int4"),
@@ -366,7 +387,7 @@ def _parse_row(v: Mapping[str, str], i: int, file: str, device_map: Mapping[str,
     def at(c: str) -> str:
         return f"{file}: row {i} (line {i + 1}), column {c}"
 
-    for c in ("device", "engine", "model", "precision", "source_url"):
+    for c in ("device", "model", "precision", "source_url"):
         if not get(c):
             errors.append(f"{at(c)}: empty")
     batch = _number(get("batch", ""), at("batch"), errors, integer=True, required=True)
