@@ -1,14 +1,14 @@
 """Costing a workload on a multi-chip system (:mod:`microarch.system`).
 
-Tensor parallelism: each chip runs the model with its heads, KV heads (replicated when there
-are fewer KV heads than chips), FFN and expert columns, linear-attention / state-space heads
-and vocabulary divided by the chip count (:func:`shard_model`), costed by the one estimate of
-:func:`chipdse.api.estimate_arrays` (the same ``op_cost``). Every layer ends its attention
-and its FFN with an all-reduce of the activations over the link (a ring: 2(N-1) steps of
-1/N of the tensor each), and a vocabulary-parallel LM head all-gathers the logits; the link
-time adds to the phase (no overlap with compute: an upper bound), the link energy is the
-bytes moved times the link's energy per byte, and each chip burns its static power while it
-waits on the link.
+Tensor parallelism: each chip runs the model with its heads, KV heads (replicated when there are
+fewer KV heads than chips), FFN and expert columns, linear-attention / state-space heads and
+vocabulary divided by the chip count (:func:`shard_model`), costed by the one estimate of
+:func:`chipdse.api.estimate_arrays` (the same ``op_cost``). Every layer ends its attention and
+its FFN with an all-reduce of the activations over the link at BF16 (a ring of 2(N-1) steps of
+1/N of the tensor each, or a one-shot exchange when cheaper), and a vocabulary-parallel LM head
+all-gathers the logits; the link time adds to the phase (no overlap with compute: an upper
+bound), the link energy is the bytes moved times the link's energy per byte, and each chip burns
+its static power while it waits on the link.
 
 Stream placement: :func:`simulate_system` runs each chip's streams on that chip in the
 simulator; streams on different chips do not contend (their hand-off over the link is not
@@ -23,7 +23,12 @@ from typing import Any
 from chipdse.errors import UserError
 
 __all__ = ["shard_model", "SystemEstimate", "estimate_system", "simulate_system",
-           "all_reduce_s"]
+           "all_reduce_s", "REDUCE_BYTES_PER_ELEMENT"]
+
+
+REDUCE_BYTES_PER_ELEMENT = 2.0
+"""Bytes per element of the tensors all-reduced and all-gathered over the link (BF16: row-
+parallel partial sums are not reduced in an 8-bit format)."""
 
 
 def shard_model(model: Any, n: int) -> Any:
@@ -61,11 +66,16 @@ def shard_model(model: Any, n: int) -> Any:
 
 
 def all_reduce_s(link: Any, n: int, nbytes: Any) -> Any:
-    """Time of a ring all-reduce of ``nbytes`` over ``n`` chips on ``link``."""
+    """Time of an all-reduce of ``nbytes`` over ``n`` chips on ``link``: the cheaper of a
+    ring and a one-shot exchange."""
     if n == 1:
         return 0.0 * nbytes
     steps = 2 * (n - 1)
-    return steps * link.latency_s + steps * (nbytes / n) / link.bandwidth_bytes_per_s
+    ring = steps * link.latency_s + steps * (nbytes / n) / link.bandwidth_bytes_per_s
+    # One-shot exchange: each chip sends its whole partial to the others at once (one
+    # latency; the cheaper choice for small decode messages and for two chips).
+    one_shot = link.latency_s + (n - 1) * nbytes / link.bandwidth_bytes_per_s
+    return min(ring, one_shot)
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,8 @@ def estimate_system(system: Any, model: Any, precision: Any, batch: int = 1,
     n, link, m = system.count, system.link, api.load_model(model)
     e = api.estimate(system.chip, shard_model(m, n), precision, batch, prompt, generate,
                      options)
-    act = precision.a.bits / 8.0
+    # Partial sums are reduced at BF16 or wider, whatever the activation format.
+    act = max(precision.a.bits / 8.0, REDUCE_BYTES_PER_ELEMENT)
     reduces = 2 * m.n_layers  # after attention and after the FFN of every layer
     pre_bytes = batch * prompt * m.d_model * act
     dec_bytes = batch * m.d_model * act

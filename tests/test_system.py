@@ -52,8 +52,10 @@ def test_one_chip_system_is_the_chip():
 
 def test_link_time_by_hand_and_monotone():
     link = Link("x", 10e9, 5e-6, 40e-12)
-    # Ring all-reduce of 1 MB over 2 chips: 2 steps of latency and of 0.5 MB each.
-    assert all_reduce_s(link, 2, 1e6) == pytest.approx(2 * 5e-6 + 2 * 0.5e6 / 10e9)
+    # 1 MB over 2 chips: a one-shot exchange (1 latency + 1 MB) beats the ring's 2 steps;
+    # over 8 chips the ring (14 steps of 1/8 MB) beats sending 7 MB at once.
+    assert all_reduce_s(link, 2, 1e6) == pytest.approx(5e-6 + 1e6 / 10e9)
+    assert all_reduce_s(link, 8, 1e6) == pytest.approx(14 * 5e-6 + 14 * 1e6 / 8 / 10e9)
     base = load_system("dual-li-m100")
     last = None
     for bw in (4e9, 16e9, 64e9, math.inf):
@@ -64,8 +66,8 @@ def test_link_time_by_hand_and_monotone():
         last = e.total_s
     m = api.load_model("qwen3-1.7b")
     e = estimate_system(base, m, P8, 1, 1024, 16)
-    by_hand = 2 * m.n_layers * all_reduce_s(base.link, 2, 1024 * m.d_model * 1.0) + (
-        base.link.latency_s + m.vocab_size / 2 / base.link.bandwidth_bytes_per_s)
+    by_hand = 2 * m.n_layers * all_reduce_s(base.link, 2, 1024 * m.d_model * 2.0) + (
+        base.link.latency_s + m.vocab_size * 2.0 / 2 / base.link.bandwidth_bytes_per_s)
     assert e.link_prefill_s == pytest.approx(by_hand)
 
 
