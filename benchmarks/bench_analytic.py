@@ -8,7 +8,9 @@
    inputs built outside the timer, decode at the mean context, no bounds. Printed for
    comparison only: it is not what a user gets.
 3. ``api.estimate``, one call at a time (the per-call path of a Python user), on LLaMA-2-7B
-   (prefill 512 / 1024 / 2048 tokens + 16 / 128 decode steps): calls per second.
+   (prefill 512 / 1024 / 2048 tokens + 16 / 128 decode steps): calls per second with preset
+   names and with loaded objects, the same call repeated and every call a new configuration
+   (new prompt, new generate length, new batch).
 4. The paper's grid (Table 5 of arXiv 2602.10377; 1,800 dense and MoE shapes) on every chip
    preset at once.
 """
@@ -101,20 +103,44 @@ def bench_points(n_default: int = 200_000, n_kernel: int = 1_000_000) -> None:
           flush=True)
 
 
+def _rate(fn, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(n)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
 def bench_estimate_calls(seconds: float = 2.0) -> None:
+    """``api.estimate`` one call at a time, end to end (what a user's loop waits for): with
+    preset names and with already-loaded objects, the same configuration repeated, and
+    loops whose every call is a configuration not seen before."""
     from chipdse import api
 
-    chip, model = api.load_chip("jetson-agx-orin-64gb"), api.load_model("llama-2-7b")
+    names = ("jetson-agx-orin-64gb", "llama-2-7b")
+    chip, model = api.load_chip(names[0]), api.load_model(names[1])
     p = api.make_precision("int8", "int8")
-    api.estimate(chip, model, p, 1, 512, 16)
+    target = "[issue 13 target >= 15,000/s]"
     for prompt, gen in ((512, 16), (1024, 16), (2048, 128)):
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            api.estimate(chip, model, p, 1, prompt, gen)
-            n += 1
-        dt = time.perf_counter() - t0
-        print(f"api.estimate LLaMA-2-7B int8 on Orin, prompt {prompt}, {gen} decode steps: "
-              f"{n / dt:,.0f} calls/s  [issue 13 target >= 15,000/s]", flush=True)
+        api.estimate(chip, model, p, 1, prompt, gen)
+        objs = _rate(lambda i: api.estimate(chip, model, p, 1, prompt, gen), seconds / 2)
+        by_name = _rate(lambda i: api.estimate(*names, p, 1, prompt, gen), seconds / 2)
+        print(f"api.estimate LLaMA-2-7B int8 on Orin, prompt {prompt}, {gen} decode steps, "
+              f"same call repeated: {objs:,.0f} calls/s with loaded objects, {by_name:,.0f} "
+              f"calls/s with preset names  {target}", flush=True)
+    # Every call new: the prompt grows by one token per call (a new prefill pass each time;
+    # the decode steps of neighbouring prompts share their cached blocks).
+    base = 3000 + int(time.time()) % 1000 * 10  # prompts no earlier run has cached
+    new_prompt = _rate(lambda i: api.estimate(chip, model, p, 1, base + i, 16), seconds)
+    # Every call new: the generate length grows by one per call (prefill cached).
+    new_gen = _rate(lambda i: api.estimate(chip, model, p, 1, 1024, 1 + i % 4096), seconds)
+    # Every call new: batch 1..8 x prompts, with names (new prefill and decode blocks).
+    new_batch = _rate(lambda i: api.estimate(*names, p, 1 + i % 8, base + 20000 + i // 8, 16),
+                      seconds)
+    print(f"api.estimate LLaMA-2-7B int8 on Orin, every call a new configuration: "
+          f"{new_prompt:,.0f} calls/s (new prompt, 16 steps), {new_gen:,.0f} calls/s "
+          f"(prompt 1024, new generate length), {new_batch:,.0f} calls/s (names, new batch "
+          f"and prompt)", flush=True)
 
 
 def bench_paper_grid() -> None:

@@ -34,15 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from chipdse.analytic import evaluate
+from chipdse.analytic import phase_cost
 from chipdse.cost import ChipParams, CostOptions
 from microarch.chip import Chip, PhaseMode, PhaseResources
+from workloads.graph import PassOps, request_passes
 from workloads.precision import Precision
 from workloads.trace import VLARequest
 
 __all__ = ["Shares", "FULL", "PhaseLayout", "partition_params", "idle_power_w",
            "lone_idle_power_w", "LonePhases", "lone_phases", "RequestEstimate",
-           "request_estimate", "MODE_CODES"]
+           "request_estimate", "PassCost", "request_passes_cost", "MODE_CODES"]
 
 Array = Any
 
@@ -161,21 +162,110 @@ def _scalar(x):
 
 
 @dataclass(frozen=True)
+class PassCost:
+    """Cost of one pass of a lone request (every step summed; arrays over stacked chips).
+
+    ``single_token_s`` is the time of steps over one new token (decode and draft steps),
+    the rest being passes over many tokens (encoder, prefill, verification, parallel and flow
+    action passes); the cost model's calibrated prediction error differs between the two.
+    ``flops`` counts matrix and vector arithmetic (2 per MAC) before any sparsity."""
+
+    name: str
+    phase: str
+    cls: str
+    model: str
+    steps: int
+    tokens_per_step: float
+    time_s: Any
+    energy_j: Any
+    dram_bytes: Any
+    flops: float
+    time_by_bound: dict[str, Any]
+
+    @property
+    def single_token(self) -> bool:
+        return self.tokens_per_step == 1.0 and self.phase in ("decode", "draft")
+
+
+def _pass_cost(po: PassOps, params: ChipParams, options: CostOptions,
+               with_bounds: bool) -> PassCost:
+    if np.ndim(po.past) == 0:  # every step the same: cost one, times the steps
+        r = phase_cost(po.ops, params, po.weights_total, po.kv_total, options, with_bounds)
+        k = float(po.steps)
+        t, e, d = r.time_s * k, r.energy_j * k, r.dram_bytes * k
+        by = {b: v * k for b, v in r.time_by_bound.items()}
+    else:  # the operators carry one trailing axis over the steps
+        prm = params.map(lambda x: x[..., None] if np.ndim(x) else x)
+        r = phase_cost(po.ops, prm, po.weights_total, po.kv_total, options, with_bounds)
+        shape = np.broadcast_shapes(np.shape(r.time_s), np.shape(po.past))
+        s = lambda x: np.sum(np.broadcast_to(x, shape), axis=-1)  # noqa: E731
+        t, e, d = s(r.time_s), s(r.energy_j), s(r.dram_bytes)
+        by = {b: s(v) for b, v in r.time_by_bound.items()}
+    flops = 0.0
+    for op in po.ops:
+        per = np.asarray(op.flops) + np.asarray(op.vector_ops)
+        flops += float(np.sum(np.broadcast_to(per * op.count, np.shape(po.past))))
+    if np.ndim(po.past) == 0:
+        flops *= po.steps
+    tokens = _tokens_per_step(po)
+    return PassCost(po.name, po.phase, po.cls, po.model.name, po.steps, tokens,
+                    _scalar(t), _scalar(e), _scalar(d), flops,
+                    {b: _scalar(v) for b, v in by.items()})
+
+
+def _tokens_per_step(po: PassOps) -> float:
+    emb = [o for o in po.ops if o.kind == "gemm" and o.layer_op]
+    return float(np.max(np.asarray(emb[0].gemm_m))) if emb else 1.0
+
+
+def request_passes_cost(request: VLARequest, chip: Chip, precision: Precision,
+                        options: CostOptions = CostOptions(), full: ChipParams | None = None,
+                        with_bounds: bool = True) -> tuple[list[PassCost], LonePhases]:
+    """The cost of every pass of ``request`` run alone on ``chip`` (the operators of
+    :func:`workloads.graph.request_passes`, each on the resources of its phase class), and
+    the lone-request resources they ran on."""
+    lp = lone_phases(chip, options, full=full)
+    params = {"prefill": lp.prefill, "decode": lp.decode}
+    return [_pass_cost(po, params[po.cls], options, with_bounds)
+            for po in request_passes(request, precision)], lp
+
+
+@dataclass(frozen=True)
 class RequestEstimate:
     """Phase latencies and energy of one request run alone (seconds, joules).
 
     ``energy_j`` is every operator's energy plus ``idle_energy_j``, the static power of the
-    idle share while the request runs (see the module docstring)."""
+    idle share while the request runs (see the module docstring). ``draft_s`` (a draft
+    model's prefill and steps), ``verify_s`` (speculative verification) and ``action_s``
+    (parallel or flow-matching action passes) are 0 for autoregressive generation.
+    ``single_token_s`` is the part of the total spent in one-token steps (decode, draft)."""
 
     encode_s: float
     prefill_s: float
     decode_s: float
     energy_j: float
     idle_energy_j: float
+    draft_s: float = 0.0
+    verify_s: float = 0.0
+    action_s: float = 0.0
+    single_token_s: float = 0.0
+    actions: int = 0
+    passes: tuple[PassCost, ...] = ()
 
     @property
     def total_s(self) -> float:
-        return self.encode_s + self.prefill_s + self.decode_s
+        return (self.encode_s + self.prefill_s + self.decode_s + self.draft_s + self.verify_s
+                + self.action_s)
+
+    @property
+    def generation_s(self) -> float:
+        """Time from the end of the prefill to the last action."""
+        return self.decode_s + self.verify_s + self.action_s + sum(
+            p.time_s for p in self.passes if p.phase == "draft" and p.cls == "decode")
+
+    @property
+    def energy_per_action_j(self) -> float:
+        return self.energy_j / self.actions if self.actions else float("nan")
 
 
 def request_estimate(request: VLARequest, chip: Chip, precision: Precision,
@@ -183,31 +273,24 @@ def request_estimate(request: VLARequest, chip: Chip, precision: Precision,
                      full: ChipParams | None = None) -> RequestEstimate:
     """Latency and energy of ``request`` run alone on ``chip``.
 
-    The encoder pass is an evaluation of the encoder with the cameras as the batch, the image
-    tokens as the prompt and no LM head; the prefill and decode are an evaluation of the
-    language model with every decode step costed at its own context (``decode="exact"``).
-    The simulator reproduces this to 1e-9 relative for a lone request. With ``full`` (many
-    variants of ``chip`` stacked, :meth:`ChipParams.stack`), every field is an array over
-    them."""
-    lp = lone_phases(chip, options, full=full)
-    enc_s = pre_s = dec_s = op_j = 0.0
-    if request.vision is not None:
-        v = request.vision
-        ev = evaluate(v.encoder, lp.prefill, precision, batch=v.cameras,
-                      prompt=v.encoder_tokens, generate=0, options=options, with_bounds=False,
-                      logits="none")
-        enc_s, op_j = _scalar(ev.prefill.time_s), op_j + _scalar(ev.prefill.energy_j)
-    if request.language is not None:
-        m = request.language.model
-        if m is None:
-            raise ValueError("request has no language model")
-        pre = evaluate(m, lp.prefill, precision, batch=1, prompt=request.prefill_tokens,
-                       generate=0, options=options, with_bounds=False)
-        pre_s, op_j = _scalar(pre.prefill.time_s), op_j + _scalar(pre.prefill.energy_j)
-        if request.action_tokens > 0:
-            dec = evaluate(m, lp.decode, precision, batch=1, prompt=request.prefill_tokens,
-                           generate=request.action_tokens, options=options, decode="exact",
-                           with_bounds=False)
-            dec_s, op_j = _scalar(dec.decode.time_s), op_j + _scalar(dec.decode.energy_j)
-    idle_j = lp.prefill_idle_w * (enc_s + pre_s) + lp.decode_idle_w * dec_s
-    return RequestEstimate(enc_s, pre_s, dec_s, op_j + idle_j, idle_j)
+    Every pass of :func:`workloads.graph.request_passes` (the vision towers with the cameras
+    as the batch and no LM head, the prefill, then the action generation) is costed by
+    :func:`chipdse.analytic.phase_cost` on the resources of its phase class, every step at its
+    own context. The simulator reproduces this to 1e-9 relative for a lone request. With
+    ``full`` (many variants of ``chip`` stacked, :meth:`ChipParams.stack`), every field is an
+    array over them."""
+    passes, lp = request_passes_cost(request, chip, precision, options, full,
+                                     with_bounds=False)
+    by = dict.fromkeys(("encode", "prefill", "decode", "draft", "verify", "action"), 0.0)
+    cls_s = {"prefill": 0.0, "decode": 0.0}
+    op_j = single = 0.0
+    for pc in passes:
+        by[pc.phase] = by[pc.phase] + pc.time_s
+        cls_s[pc.cls] = cls_s[pc.cls] + pc.time_s
+        op_j = op_j + pc.energy_j
+        if pc.single_token:
+            single = single + pc.time_s
+    idle_j = lp.prefill_idle_w * cls_s["prefill"] + lp.decode_idle_w * cls_s["decode"]
+    return RequestEstimate(by["encode"], by["prefill"], by["decode"], op_j + idle_j, idle_j,
+                           by["draft"], by["verify"], by["action"], single, request.actions,
+                           tuple(passes))

@@ -118,20 +118,79 @@ def _as_params(chip: Chip | ChipParams, options: CostOptions) -> ChipParams:
 def phase_cost(ops: list[Op], chip: ChipParams, weights_total: Array, kv_total: Array,
                options: CostOptions, with_bounds: bool = True) -> PhaseResult:
     """Sum the cost of ``ops`` (each times its count)."""
-    t = e = dram = n = 0.0
-    by_bound = {b: 0.0 for b in BOUNDS} if with_bounds else {}
+    t, e, dram = _RunningSum(), _RunningSum(), _RunningSum()
+    n = 0.0
+    sums = _BoundSums() if with_bounds else None
     where = placement(chip, weights_total, kv_total)
     for op in ops:
         c = op_cost(op, chip, weights_total, kv_total, options, with_bound=with_bounds,
                     where=where)
-        t = t + c.time_s * op.count
-        e = e + c.energy_j * op.count
-        dram = dram + c.dram_bytes * op.count
+        tc = c.time_s * op.count
+        t.add(tc)
+        e.add(c.energy_j * op.count)
+        dram.add(c.dram_bytes * op.count)
         n = n + op.count
-        if with_bounds:
-            for i, b in enumerate(BOUNDS):
-                by_bound[b] = by_bound[b] + np.where(c.bound == i, c.time_s * op.count, 0.0)
-    return PhaseResult(t, e, dram, by_bound, n)
+        if sums is not None:
+            sums.add(c.bound, tc)
+    return PhaseResult(t.value, e.value, dram.value, sums.result() if sums is not None else {},
+                       n)
+
+
+class _RunningSum:
+    """``value = value + x`` over a sequence of terms (the same bits), in place once the
+    value is an array of the final shape: no new array per term."""
+
+    def __init__(self) -> None:
+        self.value: Any = 0.0
+        self.owned = False  # value is an array made here
+
+    def add(self, x: Array) -> None:
+        v = self.value
+        if self.owned and (np.shape(x) == v.shape
+                           or np.broadcast_shapes(v.shape, np.shape(x)) == v.shape):
+            np.add(v, x, out=v)
+        else:
+            self.value = v + x
+            self.owned = isinstance(self.value, np.ndarray) and self.value.ndim > 0
+
+
+class _BoundSums:
+    """Per bound, the sum over operators of the time of those it bounds: what
+    ``by_bound[b] + np.where(bound == i, time, 0.0)`` over the operators gives, bit for bit
+    (adding 0.0 changes nothing), in place in one (bounds, *shape) array."""
+
+    def __init__(self) -> None:
+        self.scalars = [0.0] * len(BOUNDS)  # while every operator so far was a number
+        self.acc: np.ndarray | None = None  # (bounds, *shape) once one was an array
+
+    def add(self, bound: Array, tc: Array) -> None:
+        if np.ndim(bound) == 0 and np.ndim(tc) == 0:
+            hit = int(bound)
+            if self.acc is None:
+                self.scalars[hit] = self.scalars[hit] + tc
+            else:
+                self.acc[hit] += tc
+            return
+        shape = np.broadcast_shapes(np.shape(bound), np.shape(tc))
+        if self.acc is None:
+            self.acc = np.empty((len(BOUNDS), *shape))
+            for i, v in enumerate(self.scalars):
+                self.acc[i] = v
+        else:
+            old = self.acc.shape[1:]
+            full = np.broadcast_shapes(old, shape)
+            if old != full:  # grow (the bound axis stays first)
+                lead = (1,) * (len(full) - len(old))
+                self.acc = np.ascontiguousarray(np.broadcast_to(
+                    self.acc.reshape((len(BOUNDS), *lead, *old)), (len(BOUNDS), *full)))
+        # One-hot of this operator at its own shape, added to every bound at once.
+        ids = np.arange(len(BOUNDS)).reshape((-1,) + (1,) * (self.acc.ndim - 1))
+        np.add(self.acc, np.where(np.asarray(bound) == ids, tc, 0.0), out=self.acc)
+
+    def result(self) -> dict[str, Array]:
+        if self.acc is None:  # numpy floats, as np.where would have left them
+            return {b: np.float64(v) for b, v in zip(BOUNDS, self.scalars)}
+        return {b: self.acc[i] for i, b in enumerate(BOUNDS)}
 
 
 _CHUNK = 16384  # points per block: keeps the working arrays in cache (about 2x faster)
@@ -159,11 +218,15 @@ def _concat_phase(parts: list[PhaseResult]) -> PhaseResult:
 def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: Precision,
              batch: Array = 1, prompt: Array = 1024, generate: int = 16,
              options: CostOptions = CostOptions(), decode: str = "exact",
-             with_bounds: bool = True, logits: str = "last") -> Evaluation:
+             with_bounds: bool = True, logits: str = "last",
+             with_prefill: bool = True) -> Evaluation:
     """Prefill + decode latency, energy and memory of every design point.
 
-    Inputs broadcast against each other. When every array input is one-dimensional over the
-    same N points, the work is done in blocks of a few thousand points (same results, faster).
+    ``with_prefill=False`` skips the prefill pass (its result is then zero): for a caller that
+    wants only the decode of this chip (e.g. a decode partition) and costs the prefill
+    elsewhere. Inputs broadcast against each other. When every array input is
+    one-dimensional over the same N points, the work is done in blocks of a few thousand
+    points (same results, faster).
     ``options.ideal_chip`` applies when ``chip`` is a :class:`Chip`; a :class:`ChipParams` is
     used as given (build it with ``ChipParams.from_chip(chip, ideal=True)`` for the roofline).
     """
@@ -182,7 +245,7 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
             cut = lambda x, i=i: x[i:i + _CHUNK] if np.ndim(x) == 1 else x  # noqa: E731
             parts.append(_evaluate(a.map(cut), cp.map(cut), precision, cut(np.asarray(batch)),
                                    cut(np.asarray(prompt)), generate, options, decode,
-                                   with_bounds, logits))
+                                   with_bounds, logits, with_prefill))
         return Evaluation(
             prefill=_concat_phase([p.prefill for p in parts]),
             decode=_concat_phase([p.decode for p in parts]), generate_tokens=int(generate),
@@ -193,17 +256,21 @@ def evaluate(model: ModelArch | ArchArrays, chip: Chip | ChipParams, precision: 
             dram_capacity_bytes=_concat([np.broadcast_to(p.dram_capacity_bytes, np.broadcast_shapes(
                 np.shape(p.memory_bytes), np.shape(p.dram_capacity_bytes))) for p in parts]))
     return _evaluate(a, cp, precision, batch, prompt, generate, options, decode, with_bounds,
-                     logits)
+                     logits, with_prefill)
 
 
 def _evaluate(a: ArchArrays, cp: ChipParams, precision: Precision, batch: Array, prompt: Array,
               generate: int, options: CostOptions, decode: str, with_bounds: bool,
-              logits: str) -> Evaluation:
+              logits: str, with_prefill: bool = True) -> Evaluation:
     p = precision
     wt = weights_total_bytes(a, p)
-    pre_ops = phase_operators(a, p, batch, prompt, 0.0, logits=logits)
-    prefill = phase_cost(pre_ops, cp, wt, kv_cache_bytes(a, p, batch, prompt), options,
-                         with_bounds)
+    if with_prefill:
+        pre_ops = phase_operators(a, p, batch, prompt, 0.0, logits=logits)
+        prefill = phase_cost(pre_ops, cp, wt, kv_cache_bytes(a, p, batch, prompt), options,
+                             with_bounds)
+    else:
+        prefill = PhaseResult(0.0, 0.0, 0.0, {b: 0.0 for b in BOUNDS} if with_bounds else {},
+                              0.0)
     n = int(generate)
     if n <= 0:
         zero = PhaseResult(0.0 * prefill.time_s, 0.0 * prefill.energy_j, 0.0,

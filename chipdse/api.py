@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chipdse import accounting
+from chipdse import accounting, plan_cache
 from chipdse.accounting import RequestEstimate, lone_phases, request_estimate
 from chipdse.analytic import evaluate
 from chipdse.cost import BOUNDS, ChipParams, CostOptions, op_cost
@@ -36,7 +36,7 @@ from workloads.ops import (
     weights_total_bytes,
 )
 from workloads.precision import Precision
-from workloads.trace import Trace, list_traces, load_trace
+from workloads.trace import Trace, VLARequest, list_traces, load_trace
 
 if TYPE_CHECKING:  # the names of _LAZY, for type checkers
     import pandas as pd
@@ -109,7 +109,7 @@ __all__ = ["load_chip", "load_model", "list_chips", "list_models", "make_precisi
            "Estimate", "estimate", "operator_table", "chip_variant", "list_studies", "study",
            "calibrate", "validate", "Calibration", "Validation", "load_measurements",
            "builtin_measurements_path", "simulate", "SimOptions", "SimResult", "with_phase",
-           "list_traces", "load_trace", "request_estimate", "RequestEstimate",
+           "list_traces", "load_trace", "request_estimate", "RequestEstimate", "frame_passes",
            "frame_estimate", "search", "codesign", "run_search", "SearchResult", "LAWS",
            "get_law", "fit_law", "fit_law_csv", "perplexity", "score_model",
            "dominated_share", "pareto_mask", "hypervolume", "pareto_figure", "WORKLOADS",
@@ -205,8 +205,9 @@ def _phase_arrays(c: Chip, m: ModelArch, p: Precision, batch: int, prompt: int,
     lp = lone_phases(c, options, full=full)
     pre = evaluate(m, lp.prefill, p, batch, prompt, 0, options, decode="exact",
                    logits="last" if m.causal else "none", with_bounds=full is None)
+    # The decode evaluation skips its prefill pass (``pre`` has it): ``ev.prefill`` is zero.
     ev = evaluate(m, lp.decode, p, batch, prompt, generate, options, decode="exact",
-                  with_bounds=full is None) if generate else pre
+                  with_bounds=full is None, with_prefill=False) if generate else pre
     return lp, pre, ev
 
 
@@ -221,40 +222,99 @@ def estimate(chip: str | Path | Chip, model: str | Path | ModelArch,
     With ``uncertainty=N``, the chip's uncertain numbers and the cost model's prediction error
     are drawn ``N`` times (seeded by ``seed``; :mod:`chipdse.uncertainty`) and evaluated at
     once; the estimate then carries the 5 / 50 / 95 % percentiles of :data:`BAND_METRICS`
-    (:attr:`Estimate.bands`). The point values stay those of the chip as it is."""
+    (:attr:`Estimate.bands`). The point values stay those of the chip as it is.
+
+    Calls in a loop reuse a cached plan per (chip, model, precision, options) and the passes
+    already costed (:mod:`chipdse.plan_cache`; the numbers are the evaluator's to the bit).
+    Chips and models are matched by identity: pass the same loaded objects (or names, which
+    resolve to the same objects while their files are unchanged); a chip rebuilt on every
+    call (``chip_variant`` inside the loop) is a new plan every time."""
     if batch < 1 or prompt < 1 or generate < 0:
         raise UserError(f"batch and prompt must be >= 1 and generate >= 0 "
                         f"(got batch={batch}, prompt={prompt}, generate={generate})")
     if uncertainty is not None and uncertainty < 1:
         raise UserError(f"uncertainty: the number of samples must be >= 1, got {uncertainty}")
-    c, m = load_chip(chip), load_model(model)
+    # Names resolve to the same objects while their files are unchanged (cached plans).
+    c = chip if isinstance(chip, Chip) else plan_cache.load_chip_cached(chip)
+    m = model if isinstance(model, ModelArch) else plan_cache.load_model_cached(model)
     if not m.causal and generate > 0:
         where = f"{Path(str(model)).name}: " if isinstance(model, (str, Path)) and str(
             model).endswith((".yaml", ".yml", ".json")) else ""
         raise UserError(f"{where}causal: false: {m.name} is an encoder, it has no decode phase "
                         "(use --generate 0)")
     p = precision or Precision()
-    _check_formats(c, m, p)
-    a = estimate_arrays(c, m, p, batch, prompt, generate, options)
-    bad = [k for k in ("prefill_s", "decode_s", "energy_j") if not np.isfinite(_f(a[k]))]
+    one, pre_bb, dec_bb, subs = _estimate_values(c, m, p, batch, prompt, generate, options)
+    bad = [k for k in ("prefill_s", "decode_s", "energy_j") if not np.isfinite(one[k])]
     if bad:  # a number far outside any chip's range overflowed the arithmetic
         raise UserError(f"{c.name}: the estimate of {', '.join(bad)} is not finite; a number of "
                         "the chip or model is outside any physical range")
+    del one["decode_s"]
     bands = (_bands(c, m, p, batch, prompt, generate, options, uncertainty, seed)
              if uncertainty else None)
-    one = {k: (_f(v) if k not in _TEXT_FIELDS else str(np.asarray(v).reshape(-1)[0]))
-           for k, v in a.items() if k not in ("prefill_time_by_bound", "decode_time_by_bound",
-                                               "decode_s")}
-    one["fits_in_memory"] = bool(np.asarray(a["fits_in_memory"]).reshape(-1)[0])
     return Estimate(
         chip=c.name, power_mode=c.power_mode, model=m.name, precision=p.label(), batch=batch,
-        prompt_tokens=prompt, generate_tokens=generate, **one,
-        format_substitutions=format_substitutions(c, p),
-        prefill_time_by_bound={k: _f(v) for k, v in a["prefill_time_by_bound"].items()},
-        decode_time_by_bound={k: _f(v) for k, v in a["decode_time_by_bound"].items()},
+        prompt_tokens=prompt, generate_tokens=generate, **one, format_substitutions=subs,
+        prefill_time_by_bound=pre_bb, decode_time_by_bound=dec_bb,
         bands=bands, uncertainty_samples=uncertainty, uncertainty_seed=seed if uncertainty
         else None,
     )
+
+
+def _estimate_values(c: Chip, m: ModelArch, p: Precision, batch: Any, prompt: Any,
+                     generate: Any, options: CostOptions, fast: bool = True
+                     ) -> tuple[dict[str, Any], dict[str, float], dict[str, float], dict]:
+    """The numbers of :func:`estimate` (its number fields and ``decode_s``, the prefill and
+    decode time by bound, the format substitutions): from a cached plan
+    (:mod:`chipdse.plan_cache`) when the counts are ints and the decode fits one chunk, else
+    (or with ``fast=False``) from :func:`estimate_arrays`. Both give the same bits."""
+    if fast and type(batch) is int and type(prompt) is int and type(generate) is int \
+            and generate <= plan_cache.MAX_STEPS:
+        plan = plan_cache.plan_for(c, m, p, options)
+        if plan.substitutions is None:
+            _check_formats(c, m, p)
+            plan.substitutions = format_substitutions(c, p)
+        return (*_point_values(plan, batch, prompt, generate), dict(plan.substitutions))
+    _check_formats(c, m, p)
+    a = estimate_arrays(c, m, p, batch, prompt, generate, options)
+    one = {k: (_f(v) if k not in _TEXT_FIELDS else str(np.asarray(v).reshape(-1)[0]))
+           for k, v in a.items() if k not in ("prefill_time_by_bound", "decode_time_by_bound")}
+    one["fits_in_memory"] = bool(np.asarray(a["fits_in_memory"]).reshape(-1)[0])
+    return (one, {k: _f(v) for k, v in a["prefill_time_by_bound"].items()},
+            {k: _f(v) for k, v in a["decode_time_by_bound"].items()}, format_substitutions(c, p))
+
+
+def _point_values(plan: plan_cache.EstimatePlan, batch: int, prompt: int, generate: int
+                  ) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+    """:func:`estimate_arrays` at one point from a cached plan, as floats (the same
+    arithmetic, so the same bits): the :class:`Estimate` number fields and ``decode_s``, and
+    the prefill and decode time by bound."""
+    lp = plan.phases
+    pre = plan.prefill(batch, prompt, "last" if plan.model.causal else "none")
+    kv_end, mem, cap = plan.memory(batch, prompt, generate)
+    pre_s = float(pre.time_s)
+    pre_j = float(pre.energy_j) + lp.prefill_idle_w * pre_s
+    nan = float("nan")
+    if generate:
+        dec = plan.decode(batch, prompt, generate)
+        dec_s = float(dec.time_s)
+        per_token = dec_s / generate
+        dec_j = float(dec.energy_j) + lp.decode_idle_w * dec_s
+        tps, j_per_token = batch / per_token, dec_j / (generate * float(batch))
+        dec_bn, dec_bb = dec.bottleneck, dec.time_by_bound()
+    else:
+        dec_s = dec_j = 0.0
+        per_token = tps = j_per_token = nan
+        dec_bn, dec_bb = "none", {}
+    one = dict(
+        prefill_s=pre_s, decode_s=dec_s, decode_s_per_token=per_token,
+        decode_tokens_per_s=tps, total_s=pre_s + dec_s, energy_j=pre_j + dec_j,
+        prefill_energy_j=pre_j, decode_energy_j_per_token=j_per_token,
+        idle_energy_j=lp.prefill_idle_w * pre_s + lp.decode_idle_w * dec_s,
+        weights_bytes=float(plan.weights_bytes), kv_cache_bytes=float(kv_end),
+        memory_bytes=float(mem), dram_capacity_bytes=float(cap),
+        fits_in_memory=bool(mem <= cap), prefill_bottleneck=pre.bottleneck,
+        decode_bottleneck=dec_bn)
+    return one, pre.time_by_bound(), dec_bb
 
 
 _TEXT_FIELDS = ("prefill_bottleneck", "decode_bottleneck")
@@ -596,8 +656,9 @@ def frame_estimate_samples(chip: str | Path | Chip, draws, model: Any = None,
                            precision: Precision | None = None, stream: str | None = None,
                            options: CostOptions = CostOptions()) -> dict[str, np.ndarray]:
     """:func:`frame_estimate` per draw of ``chip`` (``draws`` from :func:`draw`): arrays of
-    encode_s, prefill_s, decode_s, total_s and energy_j, the prediction error applied (the
-    encoder is a prefill-like pass and takes the prefill factor)."""
+    encode_s, prefill_s, decode_s, draft_s, verify_s, action_s, total_s and energy_j, the
+    prediction error applied (one-token steps take the decode factor, passes over many
+    tokens - the encoder among them - the prefill factor)."""
     c = load_chip(chip)
     t = trace if isinstance(trace, Trace) else load_trace(trace)
     if model is not None:
@@ -610,12 +671,42 @@ def frame_estimate_samples(chip: str | Path | Chip, draws, model: Any = None,
     f = draws.time_factor[c.name]
     shape = (draws.n,)
     b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
-    enc, pre, dec = b(r.encode_s) * f["prefill"], b(r.prefill_s) * f["prefill"], \
-        b(r.decode_s) * f["decode"]
-    extra = (enc + pre + dec) - (b(r.encode_s) + b(r.prefill_s) + b(r.decode_s))
+    # One-token steps (decode, draft) take the decode factor, passes over many tokens
+    # (encoder, prefill, verification, action passes) the prefill factor.
+    out = {f"{ph}_s": np.zeros(shape) for ph in ("encode", "prefill", "decode", "draft",
+                                                 "verify", "action")}
+    for pc in r.passes:
+        out[f"{pc.phase}_s"] = out[f"{pc.phase}_s"] + b(pc.time_s) * f[
+            "decode" if pc.single_token else "prefill"]
+    total = sum(out.values())
+    extra = total - b(r.total_s)
     energy = b(r.energy_j) + np.asarray(full.static_power_w, dtype=float) * extra
-    return {"encode_s": enc, "prefill_s": pre, "decode_s": dec, "total_s": enc + pre + dec,
-            "energy_j": energy}
+    return {**out, "total_s": total, "energy_j": energy}
+
+
+def frame_passes(chip: str | Path | Chip, trace: str | Path | Trace | VLARequest,
+                 precision: Precision | None = None, draws=None, stream: str | None = None,
+                 options: CostOptions = CostOptions()):
+    """Every pass of one uncontended frame (:class:`chipdse.accounting.PassCost`: time,
+    energy, DRAM bytes, FLOPs and time by bound), at the chip as it is or, with ``draws``
+    (:func:`draw`), as arrays over the draws (the prediction error not applied)."""
+    from chipdse.accounting import request_passes_cost
+
+    c = load_chip(chip)
+    if isinstance(trace, VLARequest):
+        req = trace
+    else:
+        t = trace if isinstance(trace, Trace) else load_trace(trace)
+        names = [s.name for s in t.streams]
+        if stream is not None and stream not in names:
+            raise UserError(f"trace {t.name} has no stream {stream!r} (streams: "
+                            f"{', '.join(names)})")
+        req = t.streams[0 if stream is None else names.index(stream)].request
+    full = None
+    if draws is not None:
+        full = ChipParams.stack([ChipParams.from_chip(x, ideal=options.ideal_chip)
+                                 for x in draws.chips[c.name]])
+    return request_passes_cost(req, c, precision or Precision(), options, full)[0]
 
 
 # ---- search and co-design -----------------------------------------------------------------

@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Joint co-design of chip and model (loss, latency, area), or chip sizing "
                  "with --model."),
     "estimate": ("chipdse.commands.estimate",
-                 "Latency, throughput, energy and memory of one model on one chip."),
+                 "Latency, throughput, energy and memory of one model on one chip (or, "
+                 "with --trace, of one VLA frame)."),
     "models": ("chipdse.commands.catalog", "List model presets, or show one."),
     "report": ("chipdse.commands.report",
                "One self-contained HTML page (inputs, verdicts, tables, figures) for a run "

@@ -282,7 +282,16 @@ class OpCost:
 
 def _zero(x: Any) -> bool:
     """True for a scalar zero (lets whole sections be skipped in large sweeps)."""
+    if isinstance(x, (float, int)):  # Python and numpy floats, ints and bools: the hot case
+        return x == 0.0
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0 and float(x) == 0.0
     return np.ndim(x) == 0 and float(x) == 0.0
+
+
+def _scalar(x: Any) -> bool:
+    """True for a 0-d value (a number or a 0-d array)."""
+    return isinstance(x, (float, int)) or np.ndim(x) == 0
 
 
 def _sum(*terms: Any) -> Any:
@@ -309,9 +318,37 @@ def _max(*terms: Any) -> Any:
 
 def _sel(cond: Any, a: Any, b: Any) -> Any:
     """``np.where`` that stays a cheap Python branch for scalar conditions."""
-    if np.ndim(cond) == 0:
+    if _scalar(cond):
         return a if bool(cond) else b
     return np.where(cond, a, b)
+
+
+def _argmax_first(values: Sequence[Any]) -> Any:
+    """``np.argmax`` over a list of 0-d values (the first NaN wins, as in numpy), without
+    building an array."""
+    best = 0
+    for i, v in enumerate(values):
+        if v != v:
+            return np.intp(i)
+        if v > values[best]:
+            best = i
+    return np.intp(best)
+
+
+def _argmax_arrays(values: Sequence[Any]) -> np.ndarray:
+    """``np.argmax(np.stack(np.broadcast_arrays(*values)), axis=0)`` by a running maximum
+    (no stacked copy): the first of equal values wins, and where a value is NaN the first
+    NaN, as in numpy."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+    best = np.array(np.broadcast_to(values[0], shape), dtype=float)
+    idx = np.zeros(shape, dtype=np.intp)
+    for k, v in enumerate(values[1:], 1):
+        np.copyto(idx, k, where=np.greater(v, best))
+        np.maximum(best, v, out=best)  # NaN wherever any value so far is NaN
+    nan = np.isnan(best)
+    if nan.any():
+        idx[nan] = np.argmax(np.stack([np.broadcast_to(v, shape)[nan] for v in values]), axis=0)
+    return idx
 
 
 @dataclass(frozen=True)
@@ -365,7 +402,7 @@ def _row_tile(rows: Array, lo: Array, hi: Array) -> Array:
     """The row tile a kernel picks: the smallest power of two holding ``rows``, within
     [lo, hi]."""
     p2 = 2.0 ** np.ceil(np.log2(np.maximum(np.asarray(rows, dtype=float), 1.0)))
-    return np.clip(p2, lo, hi)
+    return np.minimum(np.maximum(p2, lo), hi)  # np.clip, cheaper on scalars (p2 >= 1)
 
 
 def _uniform(x: Any) -> Any:
@@ -384,33 +421,66 @@ def _grouped_row_tiles(op: Op, tile_m: Array, per_expert: bool = False) -> Array
     if all(isinstance(a, float) for a in args):
         tiles, touched = _grouped_row_tiles_cached(*args)
     else:
-        # A population holds few distinct (experts, top-k, skew, tokens, tile) tuples: cost
-        # each once (the sum is per element, so the result is the same).
-        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
-        size = int(np.prod(shape))
-        # Distinct tuples by a mixed-radix code of the columns that vary (a 1-D sort per
-        # column: far cheaper than a row-wise unique over float rows).
-        key = np.zeros(size, dtype=np.int64)
-        for a in args:
-            if isinstance(a, float):
-                continue
-            _, inv = np.unique(np.broadcast_to(np.asarray(a, dtype=float), shape).ravel(),
-                               return_inverse=True)
-            _, key = np.unique(key * (int(inv.max()) + 1) + inv.reshape(-1),
-                               return_inverse=True)
-        first = np.unique(key, return_index=True)[1]
-        if len(first) < size:
-            cols = [a if isinstance(a, float) else
-                    np.broadcast_to(np.asarray(a, dtype=float), shape).ravel()[first]
-                    for a in args]
-            t_u, n_u = _grouped_row_tiles_of(*cols)
-            inverse = key.reshape(-1)
-            # key codes are ranks of distinct tuples, in the order of ``first``
-            tiles = np.broadcast_to(np.asarray(t_u), (len(first),))[inverse].reshape(shape)
-            touched = np.broadcast_to(np.asarray(n_u), (len(first),))[inverse].reshape(shape)
-        else:
-            tiles, touched = _grouped_row_tiles_of(*args)
+        tiles, touched = _grouped_tiles_recent(args)
     return tiles / np.maximum(touched, 1e-30) if per_expert else tiles
+
+
+_RECENT: list[tuple[tuple, tuple]] = []  # (args, (tiles, touched)) of the last array calls
+_RECENT_SIZE = 4  # a pass asks the same routing for its row tiles, weight tiles, up and down
+_RECENT_MAX_ELEMENTS = 1 << 20
+
+
+def _same_args(a: tuple, b: tuple) -> bool:
+    return all((x == y) if isinstance(x, float) and isinstance(y, float) else
+               (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+                and np.array_equal(x, y)) for x, y in zip(a, b))
+
+
+def _grouped_tiles_recent(args: tuple) -> tuple[Array, Array]:
+    """:func:`_grouped_tiles_arrays`, remembered for the last few argument sets (compared by
+    value: the same numbers give the same result)."""
+    for old, out in _RECENT:
+        if _same_args(old, args):
+            return out
+    out = _grouped_tiles_arrays(args)
+    if max(np.size(a) for a in args) <= _RECENT_MAX_ELEMENTS:
+        kept = tuple(a if isinstance(a, float) else np.array(a, dtype=float) for a in args)
+        _RECENT[:] = [(kept, out)] + _RECENT[:_RECENT_SIZE - 1]
+    return out
+
+
+def _grouped_tiles_arrays(args: tuple) -> tuple[Array, Array]:
+    """(tiles, experts touched) of :func:`_grouped_row_tiles_of` over array arguments."""
+    # A population holds few distinct (experts, top-k, skew, tokens, tile) tuples: cost
+    # each once (the sum is per element, so the result is the same).
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    size = int(np.prod(shape))
+    # Distinct tuples by a mixed-radix code of the columns that vary (a 1-D sort per
+    # column: far cheaper than a row-wise unique over float rows).
+    key = np.zeros(size, dtype=np.int64)
+    for a in args:
+        if isinstance(a, float):
+            continue
+        _, inv = np.unique(np.broadcast_to(np.asarray(a, dtype=float), shape).ravel(),
+                           return_inverse=True)
+        _, key = np.unique(key * (int(inv.max()) + 1) + inv.reshape(-1),
+                           return_inverse=True)
+    first = np.unique(key, return_index=True)[1]
+    if len(first) < size:
+        cols = [a if isinstance(a, float) else
+                np.broadcast_to(np.asarray(a, dtype=float), shape).ravel()[first]
+                for a in args]
+        t_u, n_u = _grouped_row_tiles_of(*cols)
+        inverse = key.reshape(-1)
+        # key codes are ranks of distinct tuples, in the order of ``first``
+        tiles = np.broadcast_to(np.asarray(t_u), (len(first),))[inverse].reshape(shape)
+        touched = np.broadcast_to(np.asarray(n_u), (len(first),))[inverse].reshape(shape)
+    else:
+        tiles, touched = _grouped_row_tiles_of(*args)
+    for x in (tiles, touched):  # shared by later calls (see _grouped_tiles_recent)
+        if isinstance(x, np.ndarray):
+            x.setflags(write=False)
+    return tiles, touched
 
 
 @lru_cache(maxsize=4096)
@@ -472,10 +542,10 @@ def gemm_tiling(op: Op, chip: ChipParams) -> tuple[Array, Array]:
     Row tiles per weight matrix: how many times each weight element enters a tile (a
     weight-only GEMM dequantises it that many times); for a grouped GEMM the mean over touched
     experts. Without a known organisation the row tile is ``_DEFAULT_ROW_TILE``."""
-    known = np.asarray(chip.gemm_cores) > 0
     if op.kind != "gemm":
         return 1.0, 1.0
-    if not np.any(known):
+    known = np.asarray(chip.gemm_cores) > 0
+    if not (known if known.ndim == 0 else np.any(known)):
         rows = np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0)
         return 1.0, np.ceil(rows / _DEFAULT_ROW_TILE)
     cores = np.maximum(chip.gemm_cores, 1.0)
@@ -502,12 +572,14 @@ def gemm_tiling(op: Op, chip: ChipParams) -> tuple[Array, Array]:
     else:
         per_weight = tiles_m if _zero(op.expert_pool) else _grouped_row_tiles(op, tm, True)
     tiles = tiles_m * tiles_n
-    split = np.clip(np.floor(cores / np.maximum(tiles, 1.0)), 1.0,
-                    np.maximum(np.floor(k / _MIN_SPLIT_K), 1.0))
+    split = np.minimum(np.maximum(np.floor(cores / np.maximum(tiles, 1.0)), 1.0),
+                       np.maximum(np.floor(k / _MIN_SPLIT_K), 1.0))  # np.clip (all >= 1)
     waves = np.ceil(tiles * split / cores)
     util = useful_rows * n_cols * split / (waves * cores * tm * chip.gemm_tile_n)
     k_split = k / split
     eff = np.minimum(util, 1.0) * k_split / (k_split + chip.gemm_k_overhead)
+    if known.ndim == 0 and known and np.ndim(eff) == 0 and np.ndim(per_weight) == 0:
+        return eff, per_weight  # what np.where would pick, as numbers
     fallback = np.ceil(np.maximum(np.asarray(op.gemm_m, dtype=float), 1.0) / _DEFAULT_ROW_TILE)
     return np.where(known, eff, 1.0), np.where(known, per_weight, fallback)
 
@@ -676,10 +748,15 @@ def op_cost(op: Op, chip: ChipParams, weights_total_bytes: Array, kv_total_bytes
     time_s = _sum(busy, serial, overhead)
 
     if with_bound:
-        stack = np.stack(np.broadcast_arrays(
-            np.where(vector_bound, 0.0, compute), np.where(vector_bound, compute, 0.0) + serial,
-            dram_s, sram_s, kv_s, overhead))
-        bound = np.argmax(stack, axis=0)
+        parts = (compute, serial, dram_s, sram_s, kv_s, overhead)
+        if _scalar(vector_bound) and all(_scalar(x) for x in parts):
+            vb = bool(vector_bound)
+            bound = _argmax_first((0.0 if vb else compute, (compute if vb else 0.0) + serial,
+                                   dram_s, sram_s, kv_s, overhead))
+        else:
+            bound = _argmax_arrays((np.where(vector_bound, 0.0, compute),
+                                    np.where(vector_bound, compute, 0.0) + serial,
+                                    dram_s, sram_s, kv_s, overhead))
     else:
         bound = -1
 

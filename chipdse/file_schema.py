@@ -98,6 +98,9 @@ def _leaf(f: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": item}
     if kind == "boolean":
         return {"type": "boolean"}
+    if kind == "name_or_list":
+        return {"anyOf": [{"type": "string"},
+                          {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
     return {"type": "object"}
 
 

@@ -57,8 +57,8 @@ class SweepSpec:
 
     Attributes:
         chips: chip presets or files (``NAME@MODE`` picks a power mode).
-        systems: multi-chip system presets or files (:mod:`microarch.system`), costed
-            tensor parallel (:func:`chipdse.system.estimate_system`).
+        systems: multi-chip system presets or files (:mod:`microarch.system`), costed by
+            their split (:func:`chipdse.system.estimate_system`).
         models: model presets or files.
         precisions: :class:`~workloads.precision.Precision` values.
         batch / prompt / generate: batch sizes, prompt lengths, generated tokens.
@@ -146,7 +146,7 @@ def _cost(chip: Any, n: int) -> dict[str, np.ndarray]:
 def _system_group(ref: str, model: str, precision: Any, generate: int,
                   batch: tuple[int, ...], prompt: tuple[int, ...],
                   options: CostOptions) -> dict[str, Any]:
-    """The columns of one system group, point by point (tensor parallel)."""
+    """The columns of one system group, point by point (split as the system says)."""
     from chipdse.system import estimate_system
     from microarch.system import load_system
 
@@ -164,12 +164,6 @@ def _system_group(ref: str, model: str, precision: Any, generate: int,
     for k in COLUMNS[len(_AXIS_COLUMNS):-len(_COST_COLUMNS)]:
         if k == "decode_s":
             vals = [r.decode_s_per_token * generate if generate else 0.0 for r in rows]
-        elif k == "decode_energy_j_per_token":
-            vals = [np.nan if not generate else
-                    (r.energy_j - s.count * r.per_chip.prefill_energy_j) / (generate * r.batch)
-                    for r in rows]
-        elif k in ("prefill_energy_j", "idle_energy_j"):
-            vals = [s.count * getattr(r.per_chip, k) for r in rows]  # every chip's share
         elif k == "memory_bytes":
             vals = [r.memory_bytes_per_chip for r in rows]  # per chip, against its DRAM
         else:

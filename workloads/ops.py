@@ -414,13 +414,15 @@ def _mamba_chunk_flops(q: Array, hd: Array, n: Array, heads_per_group: Array) ->
 
 
 def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, past: Array,
-                    logits: str = "last") -> list[Op]:
+                    logits: str = "last", block_causal: bool = True) -> list[Op]:
     """Operators of one forward pass over ``tokens`` new tokens per sequence after ``past``
     cached ones (prefill: ``past=0``; a decode step: ``tokens=1, past=C``).
 
     ``logits`` is "last" (LM head on the last token of each sequence, as serving engines do),
     "all" (every token) or "none" (an encoder: no LM head). A hybrid's operators carry the
-    count of the layers they run in (and, for a single model, ``layers``).
+    count of the layers they run in (and, for a single model, ``layers``). With
+    ``block_causal`` False, a decoder's new tokens attend to each other both ways (the action
+    chunk of a flow-matching expert), still after the ``past`` cached ones.
     """
     B, T, P = batch, tokens, past
     ba, bw, bkv, bh = (p.a.bytes_per_element, p.w.bytes_per_element,
@@ -500,7 +502,7 @@ def phase_operators(a: ArchArrays, p: Precision, batch: Array, tokens: Array, pa
                    count=n_attn * np.asarray(a.qk_norm, dtype=float),
                    layers=at if np.all(np.asarray(a.qk_norm)) else None)
         keys_total = P + T  # keys visible to the last query
-        if a.causal:
+        if a.causal and block_causal:
             pairs = T * P + T * (T + 1) / 2.0  # q-k pairs per sequence per head
         else:
             pairs = T * keys_total

@@ -41,6 +41,15 @@ from typing import Any
 import numpy as np
 
 from microarch.schema import Reader, SpecError, excerpt, load_yaml
+from workloads.action import (
+    AUTOREGRESSIVE,
+    MODES,
+    ActionGeneration,
+    Chunking,
+    FlowHead,
+    Speculative,
+    check_expert,
+)
 from workloads.loader import load_model
 from workloads.model import ModelArch
 
@@ -65,6 +74,8 @@ class Vision:
         class_token: the encoder prepends one class token.
         tokens_per_camera: tokens per camera handed to the language model (after a projector
             or compressor); None = the patch tokens.
+        extra_encoders: further towers that see the same images and whose features are fused
+            with the first's (OpenVLA's DINOv2 + SigLIP); each runs as its own batched pass.
     """
 
     encoder: ModelArch
@@ -73,6 +84,7 @@ class Vision:
     patch_size: int
     class_token: bool = False
     tokens_per_camera: int | None = None
+    extra_encoders: tuple[ModelArch, ...] = ()
 
     def __post_init__(self) -> None:
         _check(isinstance(self.cameras, int) and self.cameras >= 1,
@@ -86,6 +98,14 @@ class Vision:
                or (isinstance(self.tokens_per_camera, int) and self.tokens_per_camera >= 1),
                f"Vision.tokens_per_camera must be an integer >= 1, got "
                f"{excerpt(self.tokens_per_camera)}")
+        object.__setattr__(self, "extra_encoders", tuple(self.extra_encoders))
+        _check(all(not e.causal for e in self.encoders),
+               "Vision encoders must be bidirectional (causal: false)")
+
+    @property
+    def encoders(self) -> tuple[ModelArch, ...]:
+        """Every tower, the first one first."""
+        return (self.encoder, *self.extra_encoders)
 
     @property
     def patches_per_camera(self) -> int:
@@ -106,19 +126,23 @@ class Vision:
 
 @dataclass(frozen=True)
 class Language:
-    """The language half of a request: a prefill and the decode of the action tokens.
+    """The language half of a request: a prefill and the generation of the actions.
 
     Attributes:
         model: the decoder; None = the model passed to the simulator.
-        action_tokens: decode steps (one per action token).
+        action_tokens: tokens the language model generates (decode steps when
+            autoregressive; the tokens of the one pass when parallel; reasoning tokens
+            decoded before the action expert runs with a flow head).
         prompt_tokens: the whole prefill length; None = vision tokens + ``text_tokens``.
         text_tokens: text prompt tokens added to the vision tokens.
+        generation: how the actions are generated (:mod:`workloads.action`).
     """
 
     model: ModelArch | None
     action_tokens: int
     prompt_tokens: int | None = None
     text_tokens: int = 0
+    generation: ActionGeneration = AUTOREGRESSIVE
 
     def __post_init__(self) -> None:
         _check(isinstance(self.action_tokens, int) and self.action_tokens >= 0,
@@ -131,6 +155,13 @@ class Language:
         _check(self.model is None or self.model.causal,
                f"Language.model must be a causal decoder, {self.model and self.model.name!r} "
                "is an encoder")
+        g = self.generation
+        _check(isinstance(g, ActionGeneration),
+               f"Language.generation must be an ActionGeneration, got {excerpt(g)}")
+        _check(g.mode not in ("parallel", "speculative") or self.action_tokens >= 1,
+               f"Language.action_tokens must be >= 1 for {g.mode} generation")
+        if g.flow is not None and self.model is not None:
+            check_expert(g.flow.expert, self.model)
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,16 @@ class VLARequest:
     def action_tokens(self) -> int:
         return self.language.action_tokens if self.language else 0
 
+    @property
+    def generation(self) -> ActionGeneration:
+        """How the actions are generated (autoregressive without a language model)."""
+        return self.language.generation if self.language else AUTOREGRESSIVE
+
+    @property
+    def actions(self) -> int:
+        """Actions one request yields (0 without a language model)."""
+        return self.generation.actions if self.language else 0
+
 
 @dataclass(frozen=True)
 class Stream:
@@ -185,6 +226,8 @@ class Stream:
         jitter_s: arrival delay drawn uniformly from [0, jitter_s]; below one period.
         offset_s: capture time of the first frame.
         priority: lower is more urgent (used by the "priority" scheduling policy).
+        chunking: how each request's actions are executed (None: not stated; the
+            simulator then checks only the deadline).
     """
 
     name: str
@@ -194,9 +237,16 @@ class Stream:
     jitter_s: float = 0.0
     offset_s: float = 0.0
     priority: int = 0
+    chunking: Chunking | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.name), "Stream.name must not be empty")
+        _check(self.chunking is None or self.request.language is not None,
+               f"Stream {self.name!r}: chunking needs a language section (actions)")
+        _check(self.chunking is None or self.chunking.execute <= self.request.actions,
+               f"Stream {self.name!r}: chunking.execute "
+               f"{self.chunking.execute if self.chunking else 0} exceeds the "
+               f"{self.request.actions} actions each request yields")
         _check(math.isfinite(self.rate_hz) and self.rate_hz > 0,
                f"Stream.rate_hz must be > 0, got {excerpt(self.rate_hz)}")
         _check(self.deadline_s > 0, f"Stream.deadline_s must be > 0, got {self.deadline_s!r}")
@@ -268,7 +318,11 @@ class Trace:
         for s in self.streams:
             lang = s.request.language
             if lang is not None and lang.model is None:
-                s = replace(s, request=replace(s.request, language=replace(lang, model=model)))
+                try:
+                    lang = replace(lang, model=model)
+                except ValueError as exc:
+                    raise SpecError([f"trace {self.name!r}, stream {s.name!r}: {exc}"]) from None
+                s = replace(s, request=replace(s.request, language=lang))
             out.append(s)
         return replace(self, streams=tuple(out))
 
@@ -293,7 +347,9 @@ class Trace:
                                    "action_tokens": r.action_tokens}
             if r.vision:
                 v = r.vision
-                out["vision"] = {"encoder": v.encoder.name, "cameras": v.cameras,
+                out["vision"] = {"encoder": v.encoder.name,
+                                 "extra_encoders": [e.name for e in v.extra_encoders],
+                                 "cameras": v.cameras,
                                  "image_size": v.image_size, "patch_size": v.patch_size,
                                  "class_token": v.class_token,
                                  "encoder_tokens": v.encoder_tokens,
@@ -303,12 +359,32 @@ class Trace:
                 out["language"] = {"model": lm.model.name if lm.model else None,
                                    "prompt_tokens": lm.prompt_tokens,
                                    "text_tokens": lm.text_tokens}
+                g = lm.generation
+                gen: dict[str, Any] = {"mode": g.mode, "actions": g.actions}
+                if g.flow is not None:
+                    f = g.flow
+                    gen.update(expert=f.expert.name, steps=f.steps, action_dim=f.action_dim,
+                               state_tokens=f.state_tokens, time_mlp=f.time_mlp)
+                if g.speculative is not None:
+                    sp = g.speculative
+                    gen.update(draft=sp.draft.name, draft_tokens=sp.draft_tokens,
+                               acceptance=sp.acceptance,
+                               tokens_per_round=sp.tokens_per_round,
+                               rounds=sp.rounds(lm.action_tokens))
+                out["language"]["generation"] = gen
             return out
+
+        def chunk(s: Stream) -> dict[str, Any] | None:
+            c = s.chunking
+            return None if c is None else {"execute": c.execute,
+                                           "control_rate_hz": c.control_rate_hz,
+                                           "overlap": c.overlap, "execute_s": c.execute_s}
         return {"name": self.name, "description": self.description, "source": self.source,
                 "duration_s": self.duration_s,
                 "streams": [{"name": s.name, "rate_hz": s.rate_hz, "deadline_s": s.deadline_s,
                              "jitter_s": s.jitter_s, "offset_s": s.offset_s,
-                             "priority": s.priority, "request": req(s.request)}
+                             "priority": s.priority, "request": req(s.request),
+                             "chunking": chunk(s)}
                             for s in self.streams]}
 
 
@@ -382,12 +458,37 @@ def _model_ref(r: Reader, key: str, base_dir: Path | None, required: bool) -> Mo
         return None
 
 
+def _read_encoders(r: Reader, base_dir: Path | None) -> tuple[ModelArch, ...] | None:
+    """``encoder``: one preset name or file, or a list of them (towers fused per image)."""
+    r._note("encoder", "name_or_list", required=True)  # the schema: a name or a list
+    raw = _raw_value(r, "encoder")
+    names = raw if isinstance(raw, list) else None
+    if names is None:
+        one = _model_ref(r, "encoder", base_dir, required=True)
+        found = [one]
+    else:
+        r.used.add("encoder")
+        if not names or not all(isinstance(n, str) and n for n in names):
+            r.error(f"{excerpt(raw)} is not a model name or a list of model names", "encoder")
+            return None
+        found = []
+        for n in names:
+            sub = Reader({"encoder": n}, r.file, r.path, r.errors, r.sources, r.ranges,
+                         r.links)
+            found.append(_model_ref(sub, "encoder", base_dir, required=True))
+    if any(m is None for m in found):
+        return None
+    for m in found:
+        if m.causal:
+            r.error(f"{m.name!r} is a causal decoder, not a vision encoder (causal: false)",
+                    "encoder")
+            return None
+    return tuple(found)
+
+
 def _read_vision(r: Reader, base_dir: Path | None) -> Vision | None:
-    encoder = _model_ref(r, "encoder", base_dir, required=True)
-    if encoder is not None and encoder.causal:
-        r.error(f"{encoder.name!r} is a causal decoder, not a vision encoder (causal: false)",
-                "encoder")
-        encoder = None
+    towers = _read_encoders(r, base_dir)
+    encoder = towers[0] if towers else None
     cameras = r.number("cameras", integer=True, positive=True)
     image = r.number("image_size", integer=True, positive=True)
     patch = r.number("patch_size", integer=True, positive=True)
@@ -399,7 +500,47 @@ def _read_vision(r: Reader, base_dir: Path | None) -> Vision | None:
         return None
     if None in (encoder, cameras, image, patch) or cameras < 1 or (tpc is not None and tpc < 1):
         return None
-    return Vision(encoder, cameras, image, patch, cls, tpc)
+    return Vision(encoder, cameras, image, patch, cls, tpc, towers[1:])
+
+
+def _read_generation(r: Reader, base_dir: Path | None, actions_tokens: int | None) \
+        -> ActionGeneration | None:
+    mode = r.string("mode", choices=MODES)
+    actions = r.number("actions", required=False, default=1, integer=True, positive=True)
+    flow = spec = None
+    ok = mode is not None and actions is not None
+    if mode == "flow":
+        expert = _model_ref(r, "expert", base_dir, required=True)
+        steps = r.number("steps", integer=True, positive=True)
+        adim = r.number("action_dim", integer=True, positive=True)
+        state = r.number("state_tokens", required=False, default=0, integer=True)
+        tmlp = r.boolean("time_mlp", default=True)
+        if expert is not None and not expert.causal:
+            r.error(f"{excerpt(expert.name)} is an encoder; an action expert is a decoder stack "
+                    "(causal: true) that reads the language model's KV cache", "expert")
+            expert = None
+        if None in (expert, steps, adim, state):
+            ok = False
+        else:
+            flow = FlowHead(expert, steps, adim, state, tmlp)
+    elif mode == "speculative":
+        draft = _model_ref(r, "draft", base_dir, required=True)
+        k = r.number("draft_tokens", integer=True, positive=True)
+        alpha = r.number("acceptance", low=0.0, high=1.0)
+        if draft is not None and not draft.causal:
+            r.error(f"{excerpt(draft.name)} is an encoder, not a draft decoder", "draft")
+            draft = None
+        if None in (draft, k, alpha):
+            ok = False
+        else:
+            spec = Speculative(draft, k, float(alpha))
+    if mode in ("parallel", "speculative") and actions_tokens is not None and actions_tokens < 1:
+        r.error(f"{mode} generation needs action_tokens >= 1 (the tokens it generates)")
+        ok = False
+    r.finish()
+    if not ok:
+        return None
+    return ActionGeneration(mode, actions, flow, spec)
 
 
 def _read_language(r: Reader, base_dir: Path | None) -> Language | None:
@@ -409,15 +550,34 @@ def _read_language(r: Reader, base_dir: Path | None) -> Language | None:
     actions = r.number("action_tokens", integer=True)
     prompt = r.number("prompt_tokens", required=False, integer=True, positive=True)
     text = r.number("text_tokens", required=False, default=None, integer=True)
+    gr = r.child("generation")
+    generation = AUTOREGRESSIVE
+    if gr is not None:
+        generation = _read_generation(gr, base_dir, actions)
     r.finish()
     if prompt is not None and text is not None:
         r.error("give prompt_tokens (the whole prefill) or text_tokens (added to the vision "
                 "tokens), not both", "text_tokens")
         return None
     if actions is None or actions < 0 or (prompt is not None and prompt < 1) \
-            or (text is not None and text < 0) or (model is not None and not model.causal):
+            or (text is not None and text < 0) or (model is not None and not model.causal) \
+            or generation is None:
         return None
-    return Language(model, actions, prompt, text or 0)
+    try:
+        return Language(model, actions, prompt, text or 0, generation)
+    except ValueError as exc:
+        r.error(str(exc).replace("Language.", ""), "generation")
+        return None
+
+
+def _read_chunking(r: Reader) -> Chunking | None:
+    execute = r.number("execute", integer=True, positive=True)
+    rate = _with_unit(r, "control_rate", "hz", positive=True)
+    overlap = r.boolean("overlap", default=True)
+    r.finish()
+    if execute is None or rate is None or execute < 1 or rate <= 0:
+        return None
+    return Chunking(execute, float(rate), overlap)
 
 
 def trace_from_dict(data: Any, file: str = "<trace>", base_dir: Path | None = None) -> Trace:
@@ -449,8 +609,10 @@ def trace_from_dict(data: Any, file: str = "<trace>", base_dir: Path | None = No
                 jitter = None
         vr = sr.child("vision")
         lr = sr.child("language")
+        cr = sr.child("chunking")
         vision = _read_vision(vr, base_dir) if vr is not None else None
         language = _read_language(lr, base_dir) if lr is not None else None
+        chunking = _read_chunking(cr) if cr is not None else None
         if vision is not None and language is not None and language.prompt_tokens is not None:
             vis = vision.cameras * vision.llm_tokens_per_camera
             if language.prompt_tokens < vis:
@@ -464,14 +626,15 @@ def trace_from_dict(data: Any, file: str = "<trace>", base_dir: Path | None = No
         if vr is None and lr is None:
             sr.error("needs a vision section, a language section, or both")
             continue
-        if (vr is not None and vision is None) or (lr is not None and language is None):
+        if (vr is not None and vision is None) or (lr is not None and language is None) \
+                or (cr is not None and chunking is None):
             continue
         if None in (sname, deadline, rate, jitter, offset) or rate <= 0 or deadline <= 0 \
                 or jitter < 0 or offset < 0:
             continue
         try:
             streams.append(Stream(sname, VLARequest(vision, language), rate, deadline, jitter,
-                                  offset, int(priority or 0)))
+                                  offset, int(priority or 0), chunking))
         except ValueError as exc:
             sr.error(str(exc))
     r.finish()

@@ -62,14 +62,16 @@ def chip_with_mode(chip: str | None, mode: str | None) -> str | None:
     return f"{base}@{mode}"
 
 
-def workload_options(f: Callable | None = None, *, several_chips: bool = False) -> Callable:
+def workload_options(f: Callable | None = None, *, several_chips: bool = False,
+                     model_required: bool = True) -> Callable:
     """--chip --power-mode --model --weights --activations --kv --head --sparse24 --batch
     --prompt --generate (the power mode is folded into ``chip``). With ``several_chips``,
     --chip may be repeated or a comma list and ``chip`` is a list."""
     import functools
 
     if f is None:
-        return functools.partial(workload_options, several_chips=several_chips)
+        return functools.partial(workload_options, several_chips=several_chips,
+                                 model_required=model_required)
 
     @functools.wraps(f)
     def merged(*args: Any, **kw: Any) -> Any:
@@ -86,8 +88,10 @@ def workload_options(f: Callable | None = None, *, several_chips: bool = False) 
     opts = [
         click.option("--chip", required=True, multiple=several_chips, help=chip_help),
         power_mode_option,
-        click.option("--model", required=True,
-                     help="Model preset name, model .yaml, or Hugging Face config.json."),
+        click.option("--model", required=model_required,
+                     help="Model preset name, model .yaml, or Hugging Face config.json"
+                          + ("." if model_required else
+                             " (with --trace: fills the trace's open language model).")),
         click.option("--weights", default="fp16", show_default=True,
                      type=click.Choice(FORMATS, case_sensitive=False), help="Weight format."),
         click.option("--activations", default="fp16", show_default=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from chipdse import api, io
 from chipdse.commands.common import (
@@ -21,7 +22,12 @@ from chipdse.cost import CostOptions
 
 
 @click.command("estimate")
-@workload_options(several_chips=True)
+@workload_options(several_chips=True, model_required=False)
+@click.option("--trace", default=None,
+              help="Estimate one VLA frame of this trace (preset or .yaml) instead of a "
+                   "prompt/generate request: vision encoder, prefill and action generation, "
+                   "with a per-pass breakdown (--batch, --prompt and --generate do not apply).")
+@click.option("--stream", default=None, help="With --trace: the stream (default: the first).")
 @click.option("--paper-model", is_flag=True,
               help="Use the source paper's pure roofline (efficiency 1, no overheads).")
 @click.option("--uncertainty", type=click.IntRange(1, MAX_DRAWS), is_flag=False, flag_value=1000,
@@ -33,12 +39,18 @@ from chipdse.cost import CostOptions
 @format_option
 @output_option
 def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int | None,
-             seed: int, **kw) -> None:
-    """Latency, throughput, energy and memory of one model on one chip."""
+             seed: int, trace: str | None, stream: str | None, **kw) -> None:
+    """Latency, throughput, energy and memory of one model on one chip (or, with --trace,
+    of one VLA frame)."""
     if output is not None:
         io.check_output_file(output)  # before the work, not after it
         output_format(output)
     opts = CostOptions.paper() if paper_model else CostOptions()
+    if trace is not None:
+        _frame(trace, stream, kw, opts, fmt, output, uncertainty, seed)
+        return
+    if kw["model"] is None:
+        raise click.UsageError("Missing option '--model' (or give --trace for a VLA frame).")
     ests = [api.estimate(c, kw["model"], precision_from(kw), kw["batch"], kw["prompt"],
                          kw["generate"], opts, uncertainty=uncertainty, seed=seed)
             for c in kw["chip"]]
@@ -53,6 +65,55 @@ def estimate(fmt: str, output: Path | None, paper_model: bool, uncertainty: int 
     table = _side_by_side([readable(e) for e in ests])
     data = ests[0].to_dict() if len(ests) == 1 else [e.to_dict() for e in ests]
     emit(data, fmt, output, table=table)
+
+
+def _frame(trace: str, stream: str | None, kw: dict, opts: CostOptions, fmt: str,
+           output: Path | None, uncertainty: int | None, seed: int) -> None:
+    """One uncontended frame per chip, pass by pass, from the same accounting the
+    simulator reproduces."""
+    t = api.load_trace(trace)
+    if kw["model"] is not None:
+        t = t.with_model(api.load_model(kw["model"]))
+    if t.missing_models():
+        raise click.UsageError(f"trace {t.name} leaves the language model of "
+                               f"{', '.join(t.missing_models())} open: give --model")
+    prec = precision_from(kw)
+    rows, data = [], []
+    draws = api.draw(kw["chip"], n=uncertainty, seed=seed) if uncertainty else None
+    for chip in kw["chip"]:
+        e = api.frame_estimate(chip, trace=t, precision=prec, stream=stream, options=opts)
+        row = {"chip": chip, "trace": t.name, "precision": prec.label(),
+               "frame": _ms(e.total_s), "energy": f"{e.energy_j:.4g} J"
+               + (f" ({e.energy_per_action_j * 1e3:.3g} mJ/action, {e.actions} actions)"
+                  if e.actions else "")}
+        entry = {"chip": chip, "trace": t.name, "precision": prec.label(),
+                 "total_s": e.total_s, "energy_j": e.energy_j, "actions": e.actions,
+                 "idle_energy_j": e.idle_energy_j, "passes": []}
+        for ph in ("encode", "prefill", "draft", "decode", "verify", "action"):
+            v = getattr(e, f"{ph}_s")
+            if v:
+                row[ph] = _ms(v)
+                entry[f"{ph}_s"] = v
+        for pc in api.frame_passes(chip, t, prec, stream=stream, options=opts):
+            by = {k: float(v) for k, v in pc.time_by_bound.items()}
+            entry["passes"].append({"pass": pc.name, "phase": pc.phase, "model": pc.model,
+                                    "steps": pc.steps, "time_s": pc.time_s,
+                                    "energy_j": pc.energy_j, "dram_bytes": pc.dram_bytes,
+                                    "flops": pc.flops, "time_by_bound_s": by})
+            if pc.phase in ("draft", "verify") and pc.name[-1].isdigit() \
+                    and not pc.name.endswith(":0"):
+                continue  # one line per kind of speculative pass
+            row[f"  {pc.name} ({pc.model}, {pc.steps} step{'s' * (pc.steps > 1)})"] = (
+                f"{_ms(pc.time_s)}, bound by {_shares(by)}")
+        if draws is not None:
+            s = api.frame_estimate_samples(chip, draws, trace=t, precision=prec, stream=stream,
+                                           options=opts)
+            lo, mid, hi = np.percentile(s["total_s"], [5, 50, 95])
+            row["frame 5-95 %"] = f"{_ms(lo)} - {_ms(hi)} (median {_ms(mid)}, {uncertainty} draws)"
+            entry["bands"] = {"total_s": [float(lo), float(mid), float(hi)]}
+        rows.append(row)
+        data.append(entry)
+    emit(data[0] if len(data) == 1 else data, fmt, output, table=_side_by_side(rows))
 
 
 def _ms(x: float) -> str:

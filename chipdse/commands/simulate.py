@@ -25,6 +25,15 @@ from chipdse.errors import UserError
 from microarch.excerpt import excerpt
 from microarch.units import UnitError, parse_quantity
 
+
+def _trace_streams(result) -> list:
+    """The streams of the simulated trace (from its resolved config)."""
+    from types import SimpleNamespace
+
+    streams = (result.config.get("trace") or {}).get("streams", [])
+    return [SimpleNamespace(chunking=s.get("chunking")) for s in streams]
+
+
 _SUMMARY_COLUMNS = ("stream", "requests", "completed", "latency_mean_s", "latency_p50_s",
                     "latency_p99_s", "latency_max_s", "deadline_s", "misses",
                     "throughput_per_s", "energy_per_frame_j", "avg_power_w")
@@ -197,7 +206,10 @@ def simulate(chip: str, power_mode: str | None, model: str | None, trace: str,
         emit(result.to_dict(), "json")
     else:
         cols = result.columns["summary"]
-        emit_columns({k: cols[k] for k in _SUMMARY_COLUMNS}, fmt)
+        keys = list(_SUMMARY_COLUMNS)
+        if any(st.chunking is not None for st in _trace_streams(result)):
+            keys += ["chunk_stalls", "stall_s", "motion_duty"]  # the real-time check
+        emit_columns({k: cols[k] for k in keys}, fmt)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     t = result.totals

@@ -56,7 +56,8 @@ from chipdse.sim.plan import (
 from chipdse.sim.resources import CONTROL_PRIORITY, KVStore, Slot
 from microarch.chip import Chip, PhaseMode
 from microarch.excerpt import excerpt
-from workloads.ops import ArchArrays, kv_cache_bytes, weights_total_bytes
+from workloads.graph import request_kv_bytes
+from workloads.ops import ArchArrays, weights_total_bytes
 from workloads.precision import Precision
 from workloads.trace import Stream, Trace
 
@@ -259,12 +260,7 @@ class Simulator:
     def _stream_work(self, s: Stream,
                      segments: tuple[list[Segment], list[Segment]]) -> _StreamWork:
         stages = build_stages(s.request, self.precision, self.names, segments)
-        need = 0
-        lang = s.request.language
-        if lang is not None:
-            a = ArchArrays.from_model(lang.model)
-            total = s.request.prefill_tokens + s.request.action_tokens
-            need = int(np.ceil(float(kv_cache_bytes(a, self.precision, 1, total))))
+        need = int(np.ceil(request_kv_bytes(s.request, self.precision)))
         return _StreamWork(s, stages, need)
 
     def _kv_dram_budget(self) -> int:
@@ -277,16 +273,20 @@ class Simulator:
             req = w.stream.request
             if req.vision is not None:
                 v = req.vision
-                a = ArchArrays.from_model(v.encoder)
-                weights[v.encoder.name] = float(weights_total_bytes(a, p))
-                workspace = max(workspace, float(activation_workspace_bytes(
-                    a, p, v.cameras, v.encoder_tokens)))
+                for enc in v.encoders:
+                    a = ArchArrays.from_model(enc)
+                    weights[enc.name] = float(weights_total_bytes(a, p))
+                    workspace = max(workspace, float(activation_workspace_bytes(
+                        a, p, v.cameras, v.encoder_tokens)))
             if req.language is not None:
-                m = req.language.model
-                a = ArchArrays.from_model(m)
-                weights[m.name] = float(weights_total_bytes(a, p))
-                workspace = max(workspace, float(activation_workspace_bytes(
-                    a, p, 1, req.prefill_tokens)))
+                gen = req.language.generation
+                helpers = [x for x in (gen.flow and gen.flow.expert,
+                                       gen.speculative and gen.speculative.draft) if x]
+                for m in (req.language.model, *helpers):
+                    a = ArchArrays.from_model(m)
+                    weights[m.name] = float(weights_total_bytes(a, p))
+                    workspace = max(workspace, float(activation_workspace_bytes(
+                        a, p, 1, req.prefill_tokens)))
         cap = float(self.full.dram_capacity_bytes)
         need = sum(weights.values()) + workspace * len(self.slots)
         if need >= cap:

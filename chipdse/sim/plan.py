@@ -1,14 +1,16 @@
 """Operator sequences of a request and their costs on a slot.
 
 A request's stages are runs of operators that use one slot: the ``prefill``-class stage (the
-vision encoder pass, then the language model's prefill) and the ``decode`` stage (every decode
-step). Each phase's operators come from :func:`workloads.ops.phase_operators` exactly as the
-analytic evaluator builds them, and each operator's cost comes only from
-:func:`chipdse.cost.op_cost` on the ChipParams of the slot that runs it; the per-layer list is
-then laid out in execution order (embedding, each layer's operators, final norm and LM head).
-The passes of a request and their order come from its DAG (:mod:`workloads.graph`). Decode
-steps are costed together along one array axis (step ``i`` attends over ``prompt + i`` cached
-tokens).
+vision encoder passes, the language model's prefill, a draft model's prefill) and the
+``decode`` stage (everything that generates: decode steps, draft steps and verification,
+parallel or flow-matching action passes). Each pass's operators come from
+:func:`workloads.graph.request_passes` exactly as the analytic frame builds them, and each
+operator's cost comes only from :func:`chipdse.cost.op_cost` on the ChipParams of the slot
+that runs it; the per-layer list is then laid out in execution order (embedding or action
+projections, each layer's operators, final norm and LM head).
+The passes of a request and their order come from its DAG (:mod:`workloads.graph`). The steps
+of a pass are costed together along one array axis (decode step ``i`` attends over
+``prompt + i`` cached tokens; flow steps all read the same prefix).
 """
 
 from __future__ import annotations
@@ -19,16 +21,16 @@ import numpy as np
 
 from chipdse.accounting import Shares
 from chipdse.cost import ChipParams, CostOptions, op_cost, placement
-from workloads.graph import execution_order, request_graph
+from workloads.graph import PassOps, request_passes
 from workloads.model import ModelArch
-from workloads.ops import ArchArrays, Op, kv_cache_bytes, phase_operators, weights_total_bytes
+from workloads.ops import Op
 from workloads.precision import Precision
 from workloads.trace import VLARequest
 
 __all__ = ["PHASES", "UNITS", "Segment", "Stage", "StagePlan", "build_stages", "cost_stage",
            "OpNames", "request_segments"]
 
-PHASES = ("encode", "prefill", "decode")
+PHASES = ("encode", "prefill", "decode", "draft", "verify", "action")
 # Units whose utilisation is tracked (work in seconds of the whole chip at its achieved rate).
 UNITS = ("matrix", "vector", "dram", "sram", "kv_sram")
 
@@ -112,10 +114,15 @@ class StagePlan:
         return int(self.duration_s.size)
 
 
+# Operators outside the layers that run before them (the rest run after the final layer).
+_HEAD_OPS = frozenset({"embedding", "action_in_proj", "state_proj", "time_mlp_in",
+                       "time_mlp_act", "time_mlp_out"})
+
+
 def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
-    head = [i for i, o in enumerate(ops) if not o.layer_op and o.name == "embedding"]
+    head = [i for i, o in enumerate(ops) if not o.layer_op and o.name in _HEAD_OPS]
     body = [i for i, o in enumerate(ops) if o.layer_op]
-    tail = [i for i, o in enumerate(ops) if not o.layer_op and o.name != "embedding"]
+    tail = [i for i, o in enumerate(ops) if not o.layer_op and o.name not in _HEAD_OPS]
     for i in body:
         want = n_layers if ops[i].layers is None else len(ops[i].layers)
         if float(np.max(ops[i].count)) != float(want):
@@ -132,47 +139,21 @@ def _layout(ops: list[Op], n_layers: int) -> tuple[np.ndarray, np.ndarray]:
     return order, layer
 
 
-def _segment(phase: str, model: ModelArch, p: Precision, batch, tokens, past, kv_total,
-             steps: int, logits: str, uses_kv_store: bool) -> Segment:
-    a = ArchArrays.from_model(model)
-    ops = phase_operators(a, p, batch, tokens, past, logits=logits)
-    order, layer = _layout(ops, model.n_layers)
-    return Segment(phase, model, ops, float(weights_total_bytes(a, p)), kv_total, steps, order,
-                   layer, uses_kv_store)
+def _segment(po: PassOps) -> Segment:
+    order, layer = _layout(po.ops, po.model.n_layers)
+    return Segment(po.phase, po.model, po.ops, po.weights_total, po.kv_total, po.steps, order,
+                   layer, po.uses_kv_store)
 
 
 def request_segments(request: VLARequest,
                      precision: Precision) -> tuple[list[Segment], list[Segment]]:
-    """The passes of one request shape, as (prefill-class, decode-class) segments, walked from
-    the request's DAG (:func:`workloads.graph.request_graph`) in dependency order.
-
-    The cameras of a request form one batch group: they run through the encoder as one pass
-    of ``encoder_tokens`` each (no LM head). The prefill and decode follow
-    :func:`chipdse.analytic.evaluate` (batch 1, decode step i over ``prompt + i`` cached
-    tokens). Cheap: nothing is laid out per operator yet, so the operator count
-    (``sum(s.n_ops)``) is known before any per-operator array is built.
-    """
-    p = precision
-    g = request_graph(request)
+    """The passes of one request shape (:func:`workloads.graph.request_passes`, the same
+    operators the analytic frame costs), as (prefill-class, decode-class) segments in
+    dependency order. Cheap: nothing is laid out per operator yet, so the operator count
+    (``sum(s.n_ops)``) is known before any per-operator array is built."""
     out: dict[str, list[Segment]] = {"prefill": [], "decode": []}
-    for group in execution_order(g):
-        node = g.nodes[group[0]]
-        m, batch, tokens = node["model"], node["batch"] * len(group), node["tokens"]
-        if m is None:
-            raise ValueError("request has no language model")
-        a = ArchArrays.from_model(m)
-        if node["phase"] == "encode":
-            seg = _segment("encode", m, p, batch, tokens, 0.0,
-                           kv_cache_bytes(a, p, batch, tokens), 1, "none", False)
-        elif node["phase"] == "prefill":
-            seg = _segment("prefill", m, p, batch, tokens, 0.0,
-                           kv_cache_bytes(a, p, batch, tokens), 1, "last", True)
-        else:
-            k = node["steps"]
-            past = float(request.prefill_tokens) + np.arange(k, dtype=float)
-            seg = _segment("decode", m, p, float(batch), 1.0, past,
-                           kv_cache_bytes(a, p, float(batch), past + 1.0), k, "last", True)
-        out[node["cls"]].append(seg)
+    for po in request_passes(request, precision):
+        out[po.cls].append(_segment(po))
     return out["prefill"], out["decode"]
 
 
@@ -191,7 +172,8 @@ def build_stages(request: VLARequest, precision: Precision, names: OpNames,
             op_id.append(np.tile(ids, s.steps))
             layer.append(np.tile(s.layer, s.steps))
             step.append(np.repeat(np.arange(s.steps, dtype=np.int32), s.order.size)
-                        if s.phase == "decode" else np.full(s.order.size, -1, dtype=np.int32))
+                        if s.steps > 1 or s.phase == "decode"
+                        else np.full(s.order.size, -1, dtype=np.int32))
             phase.append(np.full(s.n_ops, PHASES.index(s.phase), dtype=np.int8))
         stages.append(Stage(cls, segs, np.concatenate(op_id), np.concatenate(layer),
                             np.concatenate(step), np.concatenate(phase)))

@@ -41,7 +41,8 @@ from chipdse.accounting import idle_power_w
 from chipdse.cost import BOUNDS
 from chipdse.sim.plan import PHASES, UNITS
 
-__all__ = ["SimResult", "build_result", "binned_average", "EVENT_DETAILS", "TRACE_DETAILS",
+__all__ = ["SimResult", "build_result", "binned_average", "chunk_continuity", "EVENT_DETAILS",
+           "TRACE_DETAILS",
            "EVENT_CHUNK_ROWS", "EVENT_COLUMNS", "SUMMARY_EVENT_COLUMNS"]
 
 EVENT_DETAILS = ("none", "summary", "full")
@@ -318,6 +319,40 @@ def _idle_energy(sim, log: _Log, arrival: np.ndarray, end: np.ndarray,
         b = np.searchsorted(t, end[fin], side="left")
         per_req[fin] = cum[b] - cum[a]
     return total, per_req
+
+
+def chunk_continuity(ready_s: np.ndarray, latency_s: np.ndarray, execute_s: float,
+                     overlap: bool, horizon_s: float) -> dict[str, float]:
+    """Whether a stream's action chunks keep the robot moving.
+
+    ``ready_s`` are the chunks' completion times in arrival order (inf: never completed),
+    ``latency_s`` their latencies, ``execute_s`` how long one chunk's executed actions last.
+    With ``overlap`` (asynchronous inference) the robot executes the freshest ready chunk; a
+    chunk covers ``execute_s`` from when it is ready, and the robot stalls whenever no chunk
+    covers the moment (counted from the first chunk on, up to ``horizon_s`` for a chunk that
+    never comes). Without overlap the robot waits for every chunk: each request's latency
+    is a stall. Returns the stalls, their total and longest duration, and the motion duty
+    (the share of the time from the first chunk on in which the robot moves)."""
+    ready = np.minimum(np.asarray(ready_s, dtype=float), horizon_s)
+    lat = np.asarray(latency_s, dtype=float)
+    if ready.size == 0:
+        return {"chunk_stalls": 0, "stall_s": 0.0, "max_stall_s": 0.0,
+                "motion_duty": float("nan")}
+    if overlap:
+        cover = np.maximum.accumulate(ready + execute_s)
+        gaps = np.maximum(ready[1:] - cover[:-1], 0.0)
+        tail = max(horizon_s - cover[-1], 0.0) if not np.isfinite(ready_s[-1]) else 0.0
+        gaps = np.append(gaps, tail) if tail > 0 else gaps
+        span = max(float(cover[-1] - ready[0]), 1e-300)
+    else:
+        gaps = np.minimum(lat, horizon_s)
+        span = float(np.sum(gaps) + execute_s * ready.size)
+    tol = 1e-12 * max(1.0, float(horizon_s))
+    gaps = np.where(gaps > tol, gaps, 0.0)  # float noise where a chunk lands on the boundary
+    stall = float(np.sum(gaps))
+    return {"chunk_stalls": int(np.sum(gaps > tol)), "stall_s": stall,
+            "max_stall_s": float(np.max(gaps)) if gaps.size else 0.0,
+            "motion_duty": float(np.clip(1.0 - stall / span, 0.0, 1.0))}
 
 
 def _stats(lat: np.ndarray) -> dict[str, float]:
@@ -600,6 +635,14 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
         e_j = float(energy_req[sel].sum()) + (idle_unattributed if name == "all" else 0.0)
         tokens = sum(sim.work[r.stream].stream.request.action_tokens
                      for r, s in zip(reqs, sel) if s)
+        chunk = trace.streams[si].chunking if name != "all" else None
+        if chunk is not None:
+            order = np.argsort(arrival[sel], kind="stable")
+            cont = chunk_continuity(end[sel][order], latency[sel][order], chunk.execute_s,
+                                    chunk.overlap, horizon)
+        else:
+            cont = {"chunk_stalls": float("nan"), "stall_s": float("nan"),
+                    "max_stall_s": float("nan"), "motion_duty": float("nan")}
         rows.append({
             "stream": name, "requests": int(sel.sum()), "completed": n_done,
             **_stats(lat[np.isfinite(lat)]),
@@ -610,6 +653,7 @@ def build_result(sim, wall_s: float, config: dict[str, Any]) -> SimResult:
             "action_tokens_per_s": tokens / horizon,
             "energy_per_frame_j": e_j / n_done if n_done else float("nan"),
             "avg_power_w": e_j / horizon,
+            **cont,
         })
     summary = {k: [r[k] for r in rows] for k in rows[0]}
 
