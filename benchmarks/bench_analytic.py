@@ -123,8 +123,10 @@ def bench_estimate_calls(seconds: float = 2.0) -> None:
     target = "[issue 13 target >= 15,000/s]"
     for prompt, gen in ((512, 16), (1024, 16), (2048, 128)):
         api.estimate(chip, model, p, 1, prompt, gen)
-        objs = _rate(lambda i: api.estimate(chip, model, p, 1, prompt, gen), seconds / 2)
-        by_name = _rate(lambda i: api.estimate(*names, p, 1, prompt, gen), seconds / 2)
+        objs = _rate(lambda i, t=prompt, g=gen: api.estimate(chip, model, p, 1, t, g),
+                     seconds / 2)
+        by_name = _rate(lambda i, t=prompt, g=gen: api.estimate(*names, p, 1, t, g),
+                        seconds / 2)
         print(f"api.estimate LLaMA-2-7B int8 on Orin, prompt {prompt}, {gen} decode steps, "
               f"same call repeated: {objs:,.0f} calls/s with loaded objects, {by_name:,.0f} "
               f"calls/s with preset names  {target}", flush=True)

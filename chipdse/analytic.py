@@ -183,9 +183,23 @@ class _BoundSums:
                 lead = (1,) * (len(full) - len(old))
                 self.acc = np.ascontiguousarray(np.broadcast_to(
                     self.acc.reshape((len(BOUNDS), *lead, *old)), (len(BOUNDS), *full)))
-        # One-hot of this operator at its own shape, added to every bound at once.
-        ids = np.arange(len(BOUNDS)).reshape((-1,) + (1,) * (self.acc.ndim - 1))
-        np.add(self.acc, np.where(np.asarray(bound) == ids, tc, 0.0), out=self.acc)
+        full = self.acc.shape[1:]
+        own = (1,) * (len(full) - len(shape)) + tuple(shape)
+        k = len(own)
+        while k and own[k - 1] == 1:
+            k -= 1
+        if own[:k] == full[:k]:
+            # The operator varies over the leading axes only (a step-independent operator of
+            # a per-step decode, or one as large as the sums): add its time to its bound's
+            # row, leaving the other bounds as they are (what adding 0.0 does).
+            rows = int(np.prod(full[:k]))
+            acc = self.acc.reshape(len(BOUNDS), rows, -1)
+            b = np.broadcast_to(bound, shape).reshape(-1)
+            v = np.broadcast_to(tc, shape).reshape(-1, 1)
+            acc[b, np.arange(rows)] += v
+        else:  # one-hot of this operator at its own shape, added to every bound at once
+            ids = np.arange(len(BOUNDS)).reshape((-1,) + (1,) * len(full))
+            np.add(self.acc, np.where(np.asarray(bound) == ids, tc, 0.0), out=self.acc)
 
     def result(self) -> dict[str, Array]:
         if self.acc is None:  # numpy floats, as np.where would have left them

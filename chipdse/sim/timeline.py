@@ -10,7 +10,8 @@ from chipdse.sim.plan import PHASES, UNITS
 
 __all__ = ["timeline_figure"]
 
-_PHASE_COLOURS = {"encode": "tab:green", "prefill": "tab:blue", "decode": "tab:orange"}
+_PHASE_COLOURS = {"encode": "tab:green", "prefill": "tab:blue", "decode": "tab:orange",
+                  "draft": "tab:purple", "verify": "tab:brown", "action": "tab:red"}
 _UNIT_COLOURS = {"matrix": "tab:blue", "vector": "tab:green", "dram": "tab:red",
                  "sram": "tab:purple", "kv_sram": "tab:brown"}
 
