@@ -84,7 +84,8 @@ def _frame(trace: str, stream: str | None, kw: dict, opts: CostOptions, fmt: str
         e = api.frame_estimate(chip, trace=t, precision=prec, stream=stream, options=opts)
         row = {"chip": chip, "trace": t.name, "precision": prec.label(),
                "frame": _ms(e.total_s), "energy": f"{e.energy_j:.4g} J"
-               + (f" ({e.energy_per_action_j * 1e3:.3g} mJ/action, {e.actions} action{'s' * (e.actions != 1)})"
+               + (f" ({e.energy_per_action_j * 1e3:.3g} mJ/action, {e.actions} "
+                  f"action{'s' * (e.actions != 1)})"
                   if e.actions else "")}
         entry = {"chip": chip, "trace": t.name, "precision": prec.label(),
                  "total_s": e.total_s, "energy_j": e.energy_j, "actions": e.actions,
